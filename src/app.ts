@@ -1,0 +1,80 @@
+import { mkdirSync } from 'node:fs';
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import { createAdminServer } from './admin/server.ts';
+import { ensureAdminToken } from './admin/token.ts';
+import { dataPath } from './config/load.ts';
+import type { Config } from './config/schema.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { storeOptions } from './store/from-config.ts';
+import { openStore, type Store } from './store/open.ts';
+import { VERSION } from './version.ts';
+
+/**
+ * Composition root: configuration -> adapters (store) -> services -> listeners.
+ */
+export interface Services {
+  config: Config;
+  store: Store;
+  logger: Logger;
+}
+
+export async function createServices(config: Config, logger: Logger, store?: Store): Promise<Services> {
+  const opened = store ?? (await openStore(storeOptions(config)));
+  return { config, store: opened, logger };
+}
+
+/** Admin API route plugins, given the services. */
+export function adminRoutes(_services: Services): FastifyPluginAsync[] {
+  return [];
+}
+
+export interface RunningOperator {
+  services: Services;
+  /** http://host:port of the admin API, or null when disabled. */
+  adminUrl: string | null;
+  adminTokenFile: string | null;
+  stop(): Promise<void>;
+}
+
+/** Starts the operator: store (migrated), services, admin API. */
+export async function startOperator(
+  config: Config,
+  logger = createLogger(config.log.level),
+): Promise<RunningOperator> {
+  mkdirSync(dataPath(config, config.blobs.dir), { recursive: true });
+  const services = await createServices(config, logger);
+  let admin: FastifyInstance | null = null;
+  let adminUrl: string | null = null;
+  let adminTokenFile: string | null = null;
+  try {
+    if (config.admin.enabled) {
+      const { token, file } = ensureAdminToken(config);
+      adminTokenFile = file;
+      admin = await createAdminServer({ token, logger, routes: adminRoutes(services), version: VERSION });
+      await admin.listen({ host: config.admin.host, port: config.admin.port });
+      const addr = admin.server.address();
+      if (addr && typeof addr === 'object') {
+        const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+        adminUrl = `http://${host}:${addr.port}`;
+      }
+    }
+  } catch (e) {
+    await admin?.close();
+    await services.store.close();
+    throw e;
+  }
+  logger.info({ adminUrl, store: services.store.location, dataDir: config.dataDir }, 'operator started');
+  let stopped = false;
+  return {
+    services,
+    adminUrl,
+    adminTokenFile,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await admin?.close();
+      await services.store.close();
+      logger.info('operator stopped');
+    },
+  };
+}

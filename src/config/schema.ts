@@ -1,0 +1,132 @@
+import { z } from 'zod';
+
+/*
+ * The configuration schema. Values arrive from YAML (typed) or from MSS_* environment
+ * variables (always strings), so numbers, booleans and lists accept their string forms too.
+ */
+
+const num = (schema: z.ZodNumber) =>
+  z.preprocess((v) => (typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v.trim()) ? Number(v) : v), schema);
+
+const bool = () =>
+  z.preprocess((v) => {
+    if (typeof v !== 'string') return v;
+    const s = v.trim().toLowerCase();
+    if (['true', 'yes', 'on', '1'].includes(s)) return true;
+    if (['false', 'no', 'off', '0'].includes(s)) return false;
+    return v;
+  }, z.boolean());
+
+const stringList = (item: z.ZodString) =>
+  z.preprocess(
+    (v) =>
+      typeof v === 'string'
+        ? v
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : v,
+    z.array(item),
+  );
+
+const port = num(z.number().int().min(0).max(65535));
+const nullableString = z.string().min(1).nullable();
+
+export const configSchema = z.strictObject({
+  operator: z.strictObject({
+    /** Shown in banners and audit entries. */
+    name: z.string().min(1),
+    /** Mail domains this operator serves; BAL addresses must be in one of them. */
+    domains: stringList(
+      z.string().regex(/^[a-z0-9.-]+$/i, 'a domain name (letters, digits, dots, hyphens)'),
+    ).refine((list) => list.length > 0, 'at least one domain'),
+    /** Structure id of the operator: '1' + FINESS or '3' + SIRET (checked at start-up). */
+    structureId: z
+      .string()
+      .regex(/^[13]\d{9}(\d{5})?$/, "'1' followed by a FINESS (9) or '3' followed by a SIRET (14)"),
+    /** Public host name of the MX (the CN of the SERV_SSL certificate). */
+    mxHost: z.string().regex(/^[a-z0-9.-]+$/i, 'a host name'),
+  }),
+  /** Folder for the embedded store, blobs and generated secrets. Relative paths are relative to the working directory. */
+  dataDir: z.string().min(1),
+  store: z.strictObject({
+    driver: z.enum(['sqlite', 'postgres']),
+    sqlite: z.strictObject({
+      /** SQLite database file; relative to dataDir unless absolute. */
+      path: z.string().min(1),
+      /** FULL: every commit is on disk before it is acknowledged (mail needs this). */
+      synchronous: z.enum(['FULL', 'NORMAL']),
+      busyTimeoutMs: num(z.number().int().min(0)),
+    }),
+    postgres: z.strictObject({
+      url: nullableString,
+      /** Schema to use (created if missing); null means the server's search_path. */
+      schema: z
+        .string()
+        .regex(/^[a-z_][a-z0-9_]*$/, 'a lower-case SQL identifier')
+        .nullable(),
+      poolSize: num(z.number().int().min(1).max(200)),
+    }),
+  }),
+  blobs: z.strictObject({
+    driver: z.enum(['local']),
+    /** Relative to dataDir unless absolute. */
+    dir: z.string().min(1),
+  }),
+  queue: z.strictObject({
+    driver: z.enum(['memory', 'redis']),
+  }),
+  redis: z.strictObject({
+    url: nullableString,
+  }),
+  admin: z.strictObject({
+    enabled: bool(),
+    host: z.string().min(1),
+    port,
+    /** Bearer token of the admin API. null: generated once into <dataDir>/admin-token (mode 0600). */
+    token: z.string().min(24, 'at least 24 characters').nullable(),
+  }),
+  log: z.strictObject({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  }),
+  annuaire: z.strictObject({
+    /** Rows per INSERT statement while importing extracts. */
+    importBatchSize: num(z.number().int().min(1).max(1000)),
+    /** How many rejected rows an import lists in its summary (all are counted). */
+    maxListedRejects: num(z.number().int().min(0)),
+    fhir: z.strictObject({
+      /** When true, lookups missing from the local mirror are asked of the Annuaire Santé FHIR API. */
+      enabled: bool(),
+      baseUrl: z.url(),
+      /** Value of the ESANTE-API-KEY header. Required when enabled. */
+      apiKey: nullableString,
+      timeoutMs: num(z.number().int().min(100).max(120_000)),
+    }),
+  }),
+});
+
+export const validatedConfigSchema = configSchema.superRefine((c, ctx) => {
+  if (c.store.driver === 'postgres' && !c.store.postgres.url) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['store', 'postgres', 'url'],
+      message: 'a postgres:// URL when store.driver is postgres',
+    });
+  }
+  if (c.queue.driver === 'redis' && !c.redis.url) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['redis', 'url'],
+      message: 'a redis:// URL when queue.driver is redis',
+    });
+  }
+  if (c.annuaire.fhir.enabled && !c.annuaire.fhir.apiKey) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['annuaire', 'fhir', 'apiKey'],
+      message: 'an API key when annuaire.fhir.enabled is true',
+    });
+  }
+});
+
+export type Config = z.infer<typeof configSchema>;
