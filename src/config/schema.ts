@@ -86,6 +86,42 @@ export const configSchema = z.strictObject({
     /** Bearer token of the admin API. null: generated once into <dataDir>/admin-token (mode 0600). */
     token: z.string().min(24, 'at least 24 characters').nullable(),
   }),
+  trust: z.strictObject({
+    whitelist: z.strictObject({
+      /** The ANS liste blanche XML: a file path (relative to the working directory) or an https:// URL. */
+      source: z.string().min(1),
+      /** SHA-256 checksum of the list (file path or https:// URL holding the hex digest); null: not checked. */
+      checksum: nullableString,
+      /** Minutes between refreshes; 0 never refreshes. */
+      refreshMinutes: num(z.number().int().min(0)),
+      /** The list is reported stale (logged, health) when older than this, in hours. */
+      staleAfterHours: num(z.number().int().min(1)),
+      /** Download timeout for URL sources, in milliseconds. */
+      timeoutMs: num(z.number().int().min(100).max(600_000)),
+    }),
+    pki: z.strictObject({
+      /** PEM files of the trust anchors (production: IGC-Santé roots). Empty: the development PKI's root. */
+      trustAnchors: stringList(z.string().min(1)),
+      /** PEM files of intermediate CAs (production: AC IGC-SANTE ELEMENTAIRE ORGANISATIONS). */
+      intermediates: stringList(z.string().min(1)),
+      /** CRLs: file paths or http(s) URLs (PEM or DER). */
+      crls: stringList(z.string().min(1)),
+      /** Minutes between CRL refreshes; the last good CRL is kept when a refresh fails. */
+      crlRefreshMinutes: num(z.number().int().min(1)),
+      /** Where the development PKI is generated (relative to the working directory). */
+      devDir: z.string().min(1),
+      /** Generate the development PKI at start-up when no server certificate is configured. */
+      autoDevPki: bool(),
+    }),
+    tls: z.strictObject({
+      /** SERV_SSL certificate (PEM, with its chain) and key of the MX. null: the development PKI's. */
+      certFile: nullableString,
+      keyFile: nullableString,
+      /** Référentiel #2: TLS 1.2 with the four ECDHE-RSA suites. TLS 1.3 only when allowed here. */
+      allowTls13: bool(),
+      ciphers: z.string().min(1),
+    }),
+  }),
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   }),
@@ -118,6 +154,13 @@ export const validatedConfigSchema = configSchema.superRefine((c, ctx) => {
       code: 'custom',
       path: ['redis', 'url'],
       message: 'a redis:// URL when queue.driver is redis',
+    });
+  }
+  if (Boolean(c.trust.tls.certFile) !== Boolean(c.trust.tls.keyFile)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['trust', 'tls', 'keyFile'],
+      message: 'certFile and keyFile given together',
     });
   }
   if (c.annuaire.fhir.enabled && !c.annuaire.fhir.apiKey) {
