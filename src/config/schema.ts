@@ -17,7 +17,7 @@ const bool = () =>
     return v;
   }, z.boolean());
 
-const stringList = (item: z.ZodString) =>
+const stringList = <T extends z.ZodType>(item: T) =>
   z.preprocess(
     (v) =>
       typeof v === 'string'
@@ -72,6 +72,45 @@ export const configSchema = z.strictObject({
     driver: z.enum(['local']),
     /** Relative to dataDir unless absolute. */
     dir: z.string().min(1),
+    /** 32-byte key, base64: message bodies are encrypted at rest with AES-256-GCM. null: stored in clear. */
+    encryptionKey: z
+      .string()
+      .refine(
+        (k) => Buffer.from(k, 'base64').length === 32,
+        '32 bytes encoded in base64 (openssl rand -base64 32)',
+      )
+      .nullable(),
+  }),
+  mail: z.strictObject({
+    /** Largest message accepted, in bytes (SIZE). */
+    maxMessageBytes: num(z.number().int().min(1024)),
+  }),
+  delivery: z.strictObject({
+    /** Delays before each new attempt, in seconds; the last one repeats until expiry. */
+    retryDelaysSeconds: stringList(num(z.number().int().min(1))).refine(
+      (l) => l.length > 0,
+      'at least one delay',
+    ),
+    /** A message not delivered after this many hours is bounced (DSN to the sender). */
+    expireHours: num(z.number().int().min(1)),
+    /** Deliveries worked on at once by this node. */
+    concurrency: num(z.number().int().min(1).max(500)),
+    connectTimeoutMs: num(z.number().int().min(100)),
+    /** Static routes: domain -> "host:port", used before DNS MX lookup (tests, private links). */
+    routes: z.preprocess(
+      // From the environment: "ch-b.mssante.fr=127.0.0.1:2525,ch-c.mssante.fr=10.0.0.7:25".
+      (v) =>
+        typeof v === 'string'
+          ? Object.fromEntries(
+              v
+                .split(',')
+                .map((pair) => pair.trim())
+                .filter(Boolean)
+                .map((pair) => pair.split('=').map((x) => x.trim())),
+            )
+          : v,
+      z.record(z.string(), z.string().regex(/^[^\s:]+:\d+$/, 'host:port')),
+    ),
   }),
   queue: z.strictObject({
     driver: z.enum(['memory', 'redis']),
