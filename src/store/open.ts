@@ -1,7 +1,19 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, type MigrationResultSet, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import {
+  CompiledQuery,
+  type DatabaseConnection,
+  type Driver,
+  Kysely,
+  type MigrationResultSet,
+  Migrator,
+  PostgresDialect,
+  SqliteDialect,
+  type SqliteDialectConfig,
+  SqliteDriver,
+  sql,
+} from 'kysely';
 import pg from 'pg';
 import type { DialectName } from './dialect.ts';
 import { migrationProvider } from './migrations/index.ts';
@@ -31,7 +43,31 @@ export interface Store {
   readonly dialect: DialectName;
   /** Where the data is, for banners and logs (never contains a password). */
   readonly location: string;
+  /** PostgreSQL schema holding our tables (null: the search_path default, or SQLite). */
+  readonly schema: string | null;
   close(): Promise<void>;
+}
+
+/**
+ * SQLite transactions start with BEGIN IMMEDIATE: the write lock is taken up front, so a
+ * writer waits (busy_timeout) for another process's transaction instead of failing with
+ * SQLITE_BUSY_SNAPSHOT when its read snapshot turns out to be stale at its first write.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  readonly #driverConfig: SqliteDialectConfig;
+  constructor(config: SqliteDialectConfig) {
+    super(config);
+    this.#driverConfig = config;
+  }
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.#driverConfig);
+  }
 }
 
 function openSqlite(opts: SqliteOptions): Store {
@@ -41,8 +77,8 @@ function openSqlite(opts: SqliteOptions): Store {
   database.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
   database.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
   database.pragma('foreign_keys = ON');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
-  return { db, dialect: 'sqlite', location: opts.path, close: () => db.destroy() };
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database }) });
+  return { db, dialect: 'sqlite', location: opts.path, schema: null, close: () => db.destroy() };
 }
 
 /** The URL with its password masked, for display. */
@@ -79,7 +115,7 @@ async function openPostgres(opts: PostgresOptions): Promise<Store> {
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   await sql`select 1`.execute(db);
   const location = redactUrl(opts.url) + (schema ? ` (schema ${schema})` : '');
-  return { db, dialect: 'postgres', location, close: () => db.destroy() };
+  return { db, dialect: 'postgres', location, schema, close: () => db.destroy() };
 }
 
 export class MigrationError extends Error {
@@ -88,7 +124,13 @@ export class MigrationError extends Error {
 
 /** Applies every pending migration. Returns the names applied now. */
 export async function migrate(store: Store): Promise<string[]> {
-  const migrator = new Migrator({ db: store.db, provider: migrationProvider });
+  // With a schema, Kysely's own tables live in it too; without migrationTableSchema Kysely
+  // would take a kysely_migration_lock table of any other schema for its own.
+  const migrator = new Migrator({
+    db: store.db,
+    provider: migrationProvider,
+    ...(store.schema ? { migrationTableSchema: store.schema } : {}),
+  });
   const { error, results }: MigrationResultSet = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';

@@ -53,7 +53,13 @@ export const postgresKind: StoreKind = {
   name: 'postgres',
   async open() {
     const schema = uniqueSchema();
-    const store = await openStore({ driver: 'postgres', url: TEST_POSTGRES_URL, schema, poolSize: 4 });
+    let store: Store;
+    try {
+      store = await openStore({ driver: 'postgres', url: TEST_POSTGRES_URL, schema, poolSize: 4 });
+    } catch (e) {
+      await dropSchema(TEST_POSTGRES_URL, schema);
+      throw e;
+    }
     const close = store.close;
     return Object.assign(store, {
       close: async () => {
