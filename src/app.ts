@@ -1,31 +1,23 @@
+/**
+ * Composition root of the running operator: configuration -> services -> listeners.
+ */
 import { mkdirSync } from 'node:fs';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import { annuaireRoutes } from './admin/routes/annuaire.ts';
+import { balRoutes } from './admin/routes/bals.ts';
 import { createAdminServer } from './admin/server.ts';
 import { ensureAdminToken } from './admin/token.ts';
 import { dataPath } from './config/load.ts';
 import type { Config } from './config/schema.ts';
-import { createLogger, type Logger } from './logger.ts';
-import { storeOptions } from './store/from-config.ts';
-import { openStore, type Store } from './store/open.ts';
+import { createLogger } from './logger.ts';
+import { createServices, type Services } from './services.ts';
 import { VERSION } from './version.ts';
 
-/**
- * Composition root: configuration -> adapters (store) -> services -> listeners.
- */
-export interface Services {
-  config: Config;
-  store: Store;
-  logger: Logger;
-}
-
-export async function createServices(config: Config, logger: Logger, store?: Store): Promise<Services> {
-  const opened = store ?? (await openStore(storeOptions(config)));
-  return { config, store: opened, logger };
-}
+export type { Services };
 
 /** Admin API route plugins, given the services. */
-export function adminRoutes(_services: Services): FastifyPluginAsync[] {
-  return [];
+export function adminRoutes(services: Services): FastifyPluginAsync[] {
+  return [balRoutes({ registry: services.registry }), annuaireRoutes({ directory: services.directory })];
 }
 
 export interface RunningOperator {

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { createDirectoryFromConfig } from '../annuaire/directory.ts';
 import {
   SEARCH_DEFAULT_LIMIT,
   SEARCH_MAX_LIMIT,
@@ -125,8 +124,7 @@ function snapshotsText(list: SnapshotInfo[]): string {
 }
 
 export function addAnnuaireLookupCommands(annuaire: Command, ctx: CliContext): void {
-  const directory = async (): Promise<Directory> =>
-    createDirectoryFromConfig(await ctx.store(), ctx.config(), ctx.logger());
+  const directory = async (): Promise<Directory> => (await ctx.services()).directory;
 
   annuaire
     .command('search')

@@ -1,7 +1,6 @@
 import { type Command, Option } from 'commander';
-import { createDirectoryFromConfig } from '../annuaire/directory.ts';
 import type { Bal, BalCertificateInput, BalCreateInput, BalFilter, BalPatch } from '../bal/model.ts';
-import { type BalRegistry, createBalRegistry } from '../bal/registry.ts';
+import type { BalRegistry } from '../bal/registry.ts';
 import { ValidationError } from '../domain/errors.ts';
 import type { AuditRecord } from '../store/audit.ts';
 import type { CliContext } from './context.ts';
@@ -19,12 +18,7 @@ const collect = (value: string, previous: string[] = []) => [...previous, value]
 const intOrRaw = (value: string): number | string => (/^\s*\d+\s*$/.test(value) ? Number(value) : value);
 
 async function registryOf(ctx: CliContext): Promise<BalRegistry> {
-  const store = await ctx.store();
-  const config = ctx.config();
-  return createBalRegistry(store, {
-    directory: createDirectoryFromConfig(store, config, ctx.logger()),
-    domains: config.operator.domains,
-  });
+  return (await ctx.services()).registry;
 }
 
 /**

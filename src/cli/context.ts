@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { createLogger, type Logger } from '../logger.ts';
+import { createServices, type Services } from '../services.ts';
 import { storeOptions } from '../store/from-config.ts';
 import { openStore, type Store } from '../store/open.ts';
 import { createOutput, type Output } from './output.ts';
@@ -15,6 +16,8 @@ export interface CliContext {
   config(): Config;
   /** The store, opened and migrated once per command run. */
   store(): Promise<Store>;
+  /** Directory, registry… over that store, built once per command run. */
+  services(): Promise<Services>;
   logger(): Logger;
   output(cmd: Command): Output;
   /** `cli:<os user>` unless --actor was given. */
@@ -27,6 +30,7 @@ export function createCliContext(program: Command): CliContext {
   let config: Config | undefined;
   let store: Promise<Store> | undefined;
   let logger: Logger | undefined;
+  let services: Promise<Services> | undefined;
   const ctx: CliContext = {
     config() {
       config ??= loadConfig({ file: program.opts()['config'] as string | undefined });
@@ -35,6 +39,10 @@ export function createCliContext(program: Command): CliContext {
     store() {
       store ??= openStore(storeOptions(ctx.config()));
       return store;
+    },
+    services() {
+      services ??= ctx.store().then((store) => createServices(ctx.config(), ctx.logger(), store));
+      return services;
     },
     logger() {
       // Commands log warnings and errors only, on stderr, so that their output stays readable.
