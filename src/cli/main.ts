@@ -2,8 +2,13 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/load.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.ts';
 import { VERSION } from '../version.ts';
+import { addAnnuaireImportCommand } from './annuaire-import.ts';
+import { addAnnuaireLookupCommands } from './annuaire-lookup.ts';
+import { addBalCommands } from './bal.ts';
+import { addCertsCommands } from './certs.ts';
 import { createCliContext } from './context.ts';
 import { registerServerCommands } from './server.ts';
+import { addWhitelistCommands } from './whitelist.ts';
 
 /** Exit codes: 0 ok, 1 refused (bad input, not found, conflict), 2 usage or configuration, 3 unexpected failure. */
 export const EXIT = { ok: 0, refused: 1, usage: 2, failure: 3 } as const;
@@ -18,6 +23,17 @@ const program = new Command('mssante')
 
 const ctx = createCliContext(program);
 registerServerCommands(program, ctx);
+addBalCommands(program, ctx);
+addCertsCommands(program, ctx);
+
+const annuaire = program
+  .command('annuaire')
+  .description(
+    'local mirror of the Annuaire Santé: import the public extracts, look up professionals and BALs',
+  );
+addAnnuaireImportCommand(annuaire, ctx);
+addAnnuaireLookupCommands(annuaire, ctx);
+addWhitelistCommands(program, ctx);
 
 function exitCodeFor(err: unknown): number {
   if (err instanceof ValidationError || err instanceof NotFoundError || err instanceof ConflictError)
