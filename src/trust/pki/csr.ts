@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import forge from 'node-forge';
 import { ConflictError, ValidationError } from '../../domain/errors.ts';
 import { checkStructureId } from '../../domain/identifiers.ts';
-import { checkHostName, signWithNode } from './dev-pki.ts';
+import { checkDnText, checkHostName, signWithNode } from './dev-pki.ts';
 import { type DnAttribute, formatDn } from './inspect.ts';
 
 const { asn1, pki } = forge;
@@ -40,21 +40,6 @@ export interface CsrResult {
 
 const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
 
-function text(value: string | undefined, field: string, max: number): string {
-  const v = (value ?? '').trim();
-  if (v.length < 1 || v.length > max) {
-    throw new ValidationError(
-      field,
-      `${field}.length`,
-      `${field} must be 1 to ${max} characters, got ${v.length}`,
-    );
-  }
-  if (/[\x00-\x1f\x7f]/.test(v)) {
-    throw new ValidationError(field, `${field}.chars`, `${field} must not contain control characters`);
-  }
-  return v;
-}
-
 /** Validates the options; throws ValidationError naming the field. */
 export function checkCsrOptions(opts: CsrOptions): Required<Omit<CsrOptions, 'state'>> & { state?: string } {
   const host = checkHostName(opts.host ?? '', 'host');
@@ -75,9 +60,9 @@ export function checkCsrOptions(opts: CsrOptions): Required<Omit<CsrOptions, 'st
   return {
     host,
     structureId: sid.value.structureId,
-    org: text(opts.org, 'org', 64),
+    org: checkDnText(opts.org ?? '', 'org', 64),
     ...(opts.state !== undefined && opts.state.trim() !== ''
-      ? { state: text(opts.state, 'state', 128) }
+      ? { state: checkDnText(opts.state, 'state', 128) }
       : {}),
     country,
     bits,

@@ -431,7 +431,8 @@ export function checkHostName(host: string, field = 'host'): string {
   return host.toLowerCase();
 }
 
-function checkDnText(value: string, field: string, max: number): string {
+/** A DN attribute value given by the user: trimmed, 1..max characters, no control characters. */
+export function checkDnText(value: string, field: string, max: number): string {
   const v = value.trim();
   if (v.length < 1 || v.length > max) {
     throw new ValidationError(
