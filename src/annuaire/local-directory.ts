@@ -1,6 +1,14 @@
-import type { Kysely, Selectable, Transaction } from 'kysely';
+import {
+  type CompiledQuery,
+  type Kysely,
+  type Selectable,
+  type SqlBool,
+  sql,
+  type Transaction,
+} from 'kysely';
 import { ValidationError } from '../domain/errors.ts';
 import { requireBalAddress, requireIdNat, requireStructureId } from '../domain/identifiers.ts';
+import type { DialectName } from '../store/dialect.ts';
 import type { Store } from '../store/open.ts';
 import type {
   Database,
@@ -26,9 +34,19 @@ import type {
  * (mss: BAL extract, ps: professionals and activities), so rows of an import in progress
  * ('loading'), of a failed one or of a replaced one ('retired') are never seen.
  *
- * The statements of one lookup run in one read transaction (repeatable read on PostgreSQL;
- * SQLite's WAL gives a reader a stable snapshot), so that an import switching snapshots in
- * the middle of a lookup cannot mix the old professional with the new activities.
+ * An import makes its snapshot current in one transaction, so one statement sees one snapshot
+ * of each kind (PostgreSQL takes a snapshot per statement; an SQLite statement reads within
+ * one implicit read transaction). A professional and their activities, which must come from
+ * the same `ps` snapshot, are therefore read by one statement (professional LEFT JOIN
+ * activities): an import switching snapshots in the middle of a lookup cannot mix the old
+ * professional with the new activities. The BALs come from the `mss` snapshot, a separate
+ * extract imported on its own, so findProfessional reads them with a second statement run
+ * concurrently, with no transaction (one round trip instead of BEGIN, three statements,
+ * COMMIT). searchByName still runs in a read transaction (repeatable read on PostgreSQL; on
+ * SQLite a BEGIN IMMEDIATE, see src/store/open.ts, which also holds imports off until it
+ * ends): its two BAL statements (the name matches, and the BALs of the professionals found,
+ * which needs their ids first) must see the same `mss` snapshot. Its professionals and their
+ * activities are still read by one statement, which saves a round trip.
  */
 
 export const SEARCH_DEFAULT_LIMIT = 20;
@@ -44,6 +62,61 @@ type ProfessionalRow = Selectable<DirectoryProfessionalsTable>;
 type ActivityRow = Selectable<DirectoryActivitiesTable>;
 type SnapshotRow = Selectable<DirectorySnapshotsTable>;
 
+/** The activity columns that activityFromRow reads (id_nat: null when a LEFT JOIN found none). */
+const ACTIVITY_FIELDS = [
+  'id_nat',
+  'profession_code',
+  'profession_label',
+  'category_code',
+  'category_label',
+  'skill_label',
+  'mode_label',
+  'finess_site',
+  'finess_ej',
+  'siret',
+  'org_name',
+  'org_trade_name',
+  'postal_code',
+  'city',
+  'role_label',
+] as const satisfies readonly (keyof ActivityRow)[];
+type ActivityField = (typeof ACTIVITY_FIELDS)[number];
+type ActivityFields = Pick<ActivityRow, ActivityField>;
+/** An activity's columns as selected beside the professional's: `a_` + column, all nullable. */
+type JoinedActivity = { [F in ActivityField as `a_${F}`]: ActivityRow[F] | null };
+/** `a.<column> as a_<column>` for each activity field, for .select() on `directory_activities as a`. */
+const ACTIVITY_SELECTION = ACTIVITY_FIELDS.map((f) => `a.${f} as a_${f}`) as {
+  [F in ActivityField]: `a.${F} as a_${F}`;
+}[ActivityField][];
+
+/** The activity of a professional LEFT JOIN activities row, or null when the join found none. */
+function joinedActivity(row: JoinedActivity): ActivityFields | null {
+  if (row.a_id_nat === null) return null;
+  const out: Record<string, string | null> = {};
+  for (const f of ACTIVITY_FIELDS) out[f] = row[`a_${f}`];
+  return out as ActivityFields;
+}
+
+/**
+ * Rows of professional LEFT JOIN activities (ordered by professional, then activity) grouped
+ * back into one professional row with its activities, in the order of the rows.
+ */
+function groupJoined<R extends ProfessionalRow & JoinedActivity>(
+  rows: R[],
+): { row: R; activities: ActivityFields[] }[] {
+  const out = new Map<string, { row: R; activities: ActivityFields[] }>();
+  for (const r of rows) {
+    let entry = out.get(r.id_nat);
+    if (!entry) {
+      entry = { row: r, activities: [] };
+      out.set(r.id_nat, entry);
+    }
+    const activity = joinedActivity(r);
+    if (activity) entry.activities.push(activity);
+  }
+  return [...out.values()];
+}
+
 /** Ids of the current snapshot of `kind` (one in practice), as a subquery. */
 function current(db: Db, kind: SnapshotKind) {
   return db
@@ -51,6 +124,26 @@ function current(db: Db, kind: SnapshotKind) {
     .select('id')
     .where('kind', '=', kind)
     .where('status', '=', 'current');
+}
+
+/**
+ * `column` holds the id of a current snapshot of `kind` (the same rows as `in (current)`). On
+ * PostgreSQL it is written `= any(array(subquery))`: the subquery runs once (an InitPlan) and
+ * the statement is planned in about half the time of `in (subquery)`, a semi-join whose join
+ * orders the planner costs; planning is most of the server's work for a lookup of one row.
+ */
+function isCurrent(db: Db, dialect: DialectName, column: string, kind: SnapshotKind) {
+  return dialect === 'postgres'
+    ? sql<SqlBool>`${sql.ref(column)} = any(array${current(db, kind)})`
+    : sql<SqlBool>`${sql.ref(column)} in ${current(db, kind)}`;
+}
+
+/** Stands for the idNat in a statement compiled once; see withIdNat. */
+const ID_NAT = '\u0000idNat';
+
+/** A statement compiled with ID_NAT as a parameter, with `idNat` in its place. */
+function withIdNat<R>(compiled: CompiledQuery<R>, idNat: string): CompiledQuery<R> {
+  return { ...compiled, parameters: compiled.parameters.map((v) => (v === ID_NAT ? idNat : v)) };
 }
 
 function readTransaction<T>(db: Kysely<Database>, fn: (trx: Transaction<Database>) => Promise<T>) {
@@ -132,7 +225,7 @@ export function mailboxFromRow(row: MailboxRow): MailboxRecord {
   };
 }
 
-function activityFromRow(row: ActivityRow): ActivityRecord {
+function activityFromRow(row: ActivityFields): ActivityRecord {
   const finessSite = orNull(row.finess_site);
   const siret = orNull(row.siret);
   return {
@@ -155,7 +248,7 @@ function activityFromRow(row: ActivityRow): ActivityRecord {
 
 function professionalFromRow(
   row: ProfessionalRow,
-  activities: ActivityRow[],
+  activities: ActivityFields[],
   mailboxes: MailboxRow[],
 ): ProfessionalRecord {
   return {
@@ -200,32 +293,19 @@ function snapshotFromRow(row: SnapshotRow): SnapshotInfo {
   };
 }
 
-async function activitiesOf(db: Db, idNats: string[]): Promise<Map<string, ActivityRow[]>> {
-  const out = new Map<string, ActivityRow[]>();
-  if (idNats.length === 0) return out;
-  const rows = await db
-    .selectFrom('directory_activities')
-    .selectAll()
-    .where('snapshot_id', 'in', current(db, 'ps'))
-    .where('id_nat', 'in', idNats)
-    .orderBy('id_nat')
-    .orderBy('org_name')
-    .orderBy('finess_site')
-    .execute();
-  for (const r of rows) out.set(r.id_nat, [...(out.get(r.id_nat) ?? []), r]);
-  return out;
-}
-
-async function mailboxesOf(db: Db, idNats: string[]): Promise<Map<string, MailboxRow[]>> {
-  const out = new Map<string, MailboxRow[]>();
-  if (idNats.length === 0) return out;
-  const rows = await db
+/** The BALs of the current `mss` snapshot held by `idNats`, by address. */
+function mailboxesQuery(db: Db, dialect: DialectName, idNats: string[]) {
+  return db
     .selectFrom('directory_mailboxes')
     .selectAll()
-    .where('snapshot_id', 'in', current(db, 'mss'))
+    .where(isCurrent(db, dialect, 'snapshot_id', 'mss'))
     .where('id_nat', 'in', idNats)
-    .orderBy('address')
-    .execute();
+    .orderBy('address');
+}
+
+/** BAL rows (ordered by address) by holder idNat, in the same order. */
+function byIdNat(rows: MailboxRow[]): Map<string, MailboxRow[]> {
+  const out = new Map<string, MailboxRow[]>();
   for (const r of rows) {
     const key = r.id_nat ?? '';
     out.set(key, [...(out.get(key) ?? []), r]);
@@ -235,25 +315,39 @@ async function mailboxesOf(db: Db, idNats: string[]): Promise<Map<string, Mailbo
 
 /** The directory answered from the local mirror only. */
 export function createLocalDirectory(store: Store): Directory {
-  const { db } = store;
+  const { db, dialect } = store;
+
+  // The two statements of findProfessional, compiled once: building and compiling them with
+  // Kysely costs a good part of what running them does. ID_NAT stands for the idNat.
+  // The professional with their activities (one row per activity, or one with null a_*
+  // columns when there is none), in one statement so from one `ps` snapshot:
+  const professionalQuery = db
+    .selectFrom('directory_professionals as p')
+    .leftJoin('directory_activities as a', (join) =>
+      join.onRef('a.snapshot_id', '=', 'p.snapshot_id').onRef('a.id_nat', '=', 'p.id_nat'),
+    )
+    .selectAll('p')
+    .select(ACTIVITY_SELECTION)
+    .where(isCurrent(db, dialect, 'p.snapshot_id', 'ps'))
+    .where('p.id_nat', '=', ID_NAT)
+    .orderBy('a.org_name')
+    .orderBy('a.finess_site')
+    .compile();
+  // Their BALs, from the `mss` snapshot:
+  const mailboxQuery = mailboxesQuery(db, dialect, [ID_NAT]).compile();
 
   return {
     async findProfessional(idNatInput) {
       const { idNat } = requireIdNat(idNatInput);
-      return readTransaction(db, async (trx) => {
-        const row = await trx
-          .selectFrom('directory_professionals')
-          .selectAll()
-          .where('snapshot_id', 'in', current(trx, 'ps'))
-          .where('id_nat', '=', idNat)
-          .executeTakeFirst();
-        const mailboxes = (await mailboxesOf(trx, [idNat])).get(idNat) ?? [];
-        if (row) {
-          const activities = (await activitiesOf(trx, [idNat])).get(idNat) ?? [];
-          return professionalFromRow(row, activities, mailboxes);
-        }
-        return mailboxes.length > 0 ? professionalFromMailboxes(idNat, mailboxes) : null;
-      });
+      // Both statements at once, no transaction (see the top of this file).
+      const [joined, theirMailboxes] = await Promise.all([
+        db.executeQuery(withIdNat(professionalQuery, idNat)),
+        db.executeQuery(withIdNat(mailboxQuery, idNat)),
+      ]);
+      const mailboxes = theirMailboxes.rows;
+      const found = groupJoined(joined.rows)[0];
+      if (found) return professionalFromRow(found.row, found.activities, mailboxes);
+      return mailboxes.length > 0 ? professionalFromMailboxes(idNat, mailboxes) : null;
     },
 
     async findMailbox(addressInput) {
@@ -282,19 +376,34 @@ export function createLocalDirectory(store: Store): Directory {
       }
       const upper = prefixUpperBound(key);
       return readTransaction(db, async (trx) => {
-        const professionals = await trx
-          .selectFrom('directory_professionals')
-          .selectAll()
-          .where('snapshot_id', 'in', current(trx, 'ps'))
-          .where((eb) =>
-            eb.or([
-              eb.and([eb('name_key', '>=', key), eb('name_key', '<', upper)]),
-              eb.and([eb('given_key', '>=', key), eb('given_key', '<', upper)]),
-            ]),
+        // The first `limit` professionals, each joined with their activities, in one statement
+        // (one row per activity; the limit counts professionals, not rows).
+        const joined = await trx
+          .selectFrom((eb) =>
+            eb
+              .selectFrom('directory_professionals')
+              .selectAll()
+              .where('snapshot_id', 'in', current(trx, 'ps'))
+              .where((ew) =>
+                ew.or([
+                  ew.and([ew('name_key', '>=', key), ew('name_key', '<', upper)]),
+                  ew.and([ew('given_key', '>=', key), ew('given_key', '<', upper)]),
+                ]),
+              )
+              .orderBy('name_key')
+              .orderBy('id_nat')
+              .limit(limit)
+              .as('p'),
           )
-          .orderBy('name_key')
-          .orderBy('id_nat')
-          .limit(limit)
+          .leftJoin('directory_activities as a', (join) =>
+            join.onRef('a.snapshot_id', '=', 'p.snapshot_id').onRef('a.id_nat', '=', 'p.id_nat'),
+          )
+          .selectAll('p')
+          .select(ACTIVITY_SELECTION)
+          .orderBy('p.name_key')
+          .orderBy('p.id_nat')
+          .orderBy('a.org_name')
+          .orderBy('a.finess_site')
           .execute();
         const mailboxes = await trx
           .selectFrom('directory_mailboxes')
@@ -310,12 +419,15 @@ export function createLocalDirectory(store: Store): Directory {
           .orderBy('address')
           .limit(limit)
           .execute();
-        const ids = professionals.map((p) => p.id_nat);
-        const activities = await activitiesOf(trx, ids);
-        const theirMailboxes = await mailboxesOf(trx, ids);
+        const professionals = groupJoined(joined);
+        const ids = professionals.map((p) => p.row.id_nat);
+        const theirMailboxes =
+          ids.length > 0
+            ? byIdNat(await mailboxesQuery(trx, dialect, ids).execute())
+            : new Map<string, MailboxRow[]>();
         return {
-          professionals: professionals.map((p) =>
-            professionalFromRow(p, activities.get(p.id_nat) ?? [], theirMailboxes.get(p.id_nat) ?? []),
+          professionals: professionals.map(({ row, activities }) =>
+            professionalFromRow(row, activities, theirMailboxes.get(row.id_nat) ?? []),
           ),
           mailboxes: mailboxes.map(mailboxFromRow),
         };

@@ -13,6 +13,7 @@ import {
   type SqliteDialectConfig,
   SqliteDriver,
   sql,
+  type TransactionSettings,
 } from 'kysely';
 import pg from 'pg';
 import type { DialectName } from './dialect.ts';
@@ -52,10 +53,16 @@ export interface Store {
  * SQLite transactions start with BEGIN IMMEDIATE: the write lock is taken up front, so a
  * writer waits (busy_timeout) for another process's transaction instead of failing with
  * SQLITE_BUSY_SNAPSHOT when its read snapshot turns out to be stale at its first write.
+ * Read-only transactions (`setAccessMode('read only')`) begin DEFERRED: they take no write
+ * lock and never wait for a writer (WAL gives them a stable snapshot).
  */
 class ImmediateSqliteDriver extends SqliteDriver {
-  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  override async beginTransaction(
+    connection: DatabaseConnection,
+    settings?: TransactionSettings,
+  ): Promise<void> {
+    const mode = settings?.accessMode === 'read only' ? 'begin deferred' : 'begin immediate';
+    await connection.executeQuery(CompiledQuery.raw(mode));
   }
 }
 
