@@ -11,6 +11,7 @@ import { dataPath } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { createLogger } from './logger.ts';
 import { createServices, type Services } from './services.ts';
+import { type MailRuntime, startMailRuntime } from './smtp/runtime.ts';
 import { VERSION } from './version.ts';
 
 export type { Services };
@@ -25,6 +26,8 @@ export interface RunningOperator {
   /** http://host:port of the admin API, or null when disabled. */
   adminUrl: string | null;
   adminTokenFile: string | null;
+  /** Inter-operator mail: MX, spool and delivery worker. */
+  mail: MailRuntime;
   stop(): Promise<void>;
 }
 
@@ -38,7 +41,9 @@ export async function startOperator(
   let admin: FastifyInstance | null = null;
   let adminUrl: string | null = null;
   let adminTokenFile: string | null = null;
+  let mail: MailRuntime | null = null;
   try {
+    mail = await startMailRuntime({ config, store: services.store, logger });
     if (config.admin.enabled) {
       const { token, file } = ensureAdminToken(config);
       adminTokenFile = file;
@@ -52,19 +57,23 @@ export async function startOperator(
     }
   } catch (e) {
     await admin?.close();
+    await mail?.stop();
     await services.store.close();
     throw e;
   }
   logger.info({ adminUrl, store: services.store.location, dataDir: config.dataDir }, 'operator started');
   let stopped = false;
+  const running: MailRuntime = mail;
   return {
     services,
     adminUrl,
     adminTokenFile,
+    mail: running,
     async stop() {
       if (stopped) return;
       stopped = true;
       await admin?.close();
+      await running.stop();
       await services.store.close();
       logger.info('operator stopped');
     },

@@ -39,7 +39,6 @@ function sameSecret(given: string, expected: string): boolean {
 export async function createAdminServer(opts: AdminServerOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: opts.logger.child({ component: 'admin' }) as FastifyBaseLogger,
-    disableRequestLogging: false,
     bodyLimit: 1024 * 1024,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
   });

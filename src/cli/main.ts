@@ -7,6 +7,7 @@ import { addAnnuaireLookupCommands } from './annuaire-lookup.ts';
 import { addBalCommands } from './bal.ts';
 import { addCertsCommands } from './certs.ts';
 import { createCliContext } from './context.ts';
+import { addMailCommands } from './mail.ts';
 import { registerServerCommands } from './server.ts';
 import { addWhitelistCommands } from './whitelist.ts';
 
@@ -34,6 +35,7 @@ const annuaire = program
 addAnnuaireImportCommand(annuaire, ctx);
 addAnnuaireLookupCommands(annuaire, ctx);
 addWhitelistCommands(program, ctx);
+addMailCommands(program, ctx);
 
 function exitCodeFor(err: unknown): number {
   if (err instanceof ValidationError || err instanceof NotFoundError || err instanceof ConflictError)

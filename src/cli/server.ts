@@ -3,7 +3,14 @@ import { startOperator } from '../app.ts';
 import { dataPath } from '../config/load.ts';
 import { createLogger } from '../logger.ts';
 import { migrate } from '../store/open.ts';
+import type { WhitelistStatus } from '../trust/whitelist/service.ts';
 import type { CliContext } from './context.ts';
+
+function whitelistLine(w: WhitelistStatus): string {
+  const generated = w.generatedAt ? w.generatedAt.toISOString().slice(0, 10) : 'unknown date';
+  const stale = w.stale ? `, STALE (older than ${w.staleAfterHours} h)` : '';
+  return `  liste blanche: ${w.domains} domains, generated ${generated}${stale}, from ${w.source}`;
+}
 
 /** `start`, `migrate` and `config` commands. */
 export function registerServerCommands(program: Command, ctx: CliContext): void {
@@ -25,6 +32,11 @@ export function registerServerCommands(program: Command, ctx: CliContext): void 
           ? `  admin API:  ${op.adminUrl}/api/v1 (OpenAPI: ${op.adminUrl}/openapi.json)`
           : '  admin API:  disabled',
         op.adminTokenFile ? `  admin token: in ${op.adminTokenFile}` : '',
+        op.mail.mxAddress
+          ? `  MX (SMTP):  ${op.mail.mxAddress.address}:${op.mail.mxAddress.port} (STARTTLS + client certificate, liste blanche)`
+          : '  MX (SMTP):  disabled',
+        `  certificate: ${op.mail.pki.certFile}${op.mail.pki.dev ? ' (development PKI, NOT FOR PRODUCTION)' : ''}`,
+        whitelistLine(op.mail.whitelist.status()),
         'Press Ctrl-C to stop.',
       ];
       process.stderr.write(`${lines.filter(Boolean).join('\n')}\n`);

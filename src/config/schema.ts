@@ -125,6 +125,20 @@ export const configSchema = z.strictObject({
     /** Bearer token of the admin API. null: generated once into <dataDir>/admin-token (mode 0600). */
     token: z.string().min(24, 'at least 24 characters').nullable(),
   }),
+  smtp: z.strictObject({
+    /** The inbound MX of the trust space (STARTTLS + mutual TLS, liste blanche). */
+    mx: z.strictObject({
+      enabled: bool(),
+      /** Listen address (0.0.0.0: every IPv4 interface). */
+      host: z.string().min(1),
+      /** 25 in production; 0 picks a free port (tests). */
+      port,
+      /** Connections served at once; more get 421 4.4.2. */
+      maxClients: num(z.number().int().min(1).max(100_000)),
+      /** A connection idle this long is closed (421). */
+      socketTimeoutMs: num(z.number().int().min(1000)),
+    }),
+  }),
   trust: z.strictObject({
     whitelist: z.strictObject({
       /** The ANS liste blanche XML: a file path (relative to the working directory) or an https:// URL. */

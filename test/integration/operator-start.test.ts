@@ -7,10 +7,23 @@ import { dropSchema, TEST_POSTGRES_URL, uniqueSchema } from '../support/stores.t
 
 const BANNER = /admin API:\s+(http:\/\/127\.0\.0\.1:\d+)\/api\/v1/;
 
+/** Everything the operator writes goes under dataDir; every listener on a free loopback port. */
+function isolated(dataDir: string): NodeJS.ProcessEnv {
+  return {
+    MSS_DATA_DIR: dataDir,
+    MSS_ADMIN__PORT: '0',
+    MSS_SMTP__MX__HOST: '127.0.0.1',
+    MSS_SMTP__MX__PORT: '0',
+    MSS_TRUST__PKI__DEV_DIR: join(dataDir, 'dev-pki'),
+    MSS_LOG__LEVEL: 'warn',
+  };
+}
+
 async function runOperator(env: NodeJS.ProcessEnv) {
   const dataDir = mkdtempSync(join(tmpdir(), 'mss-start-'));
   const started = await startCli(['start'], BANNER, {
-    env: { MSS_DATA_DIR: dataDir, MSS_ADMIN__PORT: '0', MSS_LOG__LEVEL: 'warn', ...env },
+    env: { ...isolated(dataDir), ...env },
+    timeoutMs: 60_000,
   });
   const url = started.match[1]!;
   return { ...started, url, dataDir };
@@ -43,9 +56,7 @@ describe('mssante start (embedded defaults)', () => {
     const first = await runOperator({});
     const token = readFileSync(join(first.dataDir, 'admin-token'), 'utf8');
     await stopChild(first.child);
-    const again = await startCli(['start'], BANNER, {
-      env: { MSS_DATA_DIR: first.dataDir, MSS_ADMIN__PORT: '0', MSS_LOG__LEVEL: 'warn' },
-    });
+    const again = await startCli(['start'], BANNER, { env: isolated(first.dataDir), timeoutMs: 60_000 });
     await stopChild(again.child);
     expect(readFileSync(join(first.dataDir, 'admin-token'), 'utf8')).toBe(token);
   });
@@ -63,11 +74,8 @@ describe('mssante start (embedded defaults)', () => {
     try {
       const port = new URL(op.url).port;
       const r = await runCli(['start'], {
-        env: {
-          MSS_DATA_DIR: mkdtempSync(join(tmpdir(), 'mss-start-')),
-          MSS_ADMIN__PORT: port,
-          MSS_LOG__LEVEL: 'silent',
-        },
+        env: { ...isolated(mkdtempSync(join(tmpdir(), 'mss-start-'))), MSS_ADMIN__PORT: port },
+        timeoutMs: 60_000,
       });
       expect(r.code).not.toBe(0);
       expect(r.stderr).toMatch(/EADDRINUSE/);

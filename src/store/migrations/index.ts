@@ -3,6 +3,7 @@ import * as m001 from './001_registry.ts';
 import * as m002 from './002_directory.ts';
 import * as m003 from './003_mail.ts';
 import * as m004 from './004_spool.ts';
+import * as m005 from './005_smtp_dedupe.ts';
 
 /** Migrations in order. Names are permanent: never rename or edit one that has shipped; add a new one. */
 const migrations: Record<string, Migration> = {
@@ -10,6 +11,7 @@ const migrations: Record<string, Migration> = {
   '002_directory': m002,
   '003_mail': m003,
   '004_spool': m004,
+  '005_smtp_dedupe': m005,
 };
 
 export const migrationProvider: MigrationProvider = {
