@@ -13,7 +13,18 @@ const file = process.argv[2] ?? 'package-lock.json';
 const lock = JSON.parse(readFileSync(file, 'utf8'));
 const packages = lock.packages;
 
-const OS = ['darwin', 'linux', 'win32', 'android', 'freebsd', 'openbsd', 'netbsd', 'sunos', 'aix', 'openharmony'];
+const OS = [
+  'darwin',
+  'linux',
+  'win32',
+  'android',
+  'freebsd',
+  'openbsd',
+  'netbsd',
+  'sunos',
+  'aix',
+  'openharmony',
+];
 const CPU = ['arm64', 'x64', 'ia32', 'arm', 'loong64', 'ppc64', 's390x', 'riscv64', 'mips64el', 'wasm32'];
 
 function platformOf(name) {
@@ -21,17 +32,26 @@ function platformOf(name) {
   const os = parts.find((p) => OS.includes(p));
   const cpu = parts.find((p) => CPU.includes(p));
   if (!os || !cpu) return null;
-  const libc = os === 'linux' ? (parts.includes('musl') || parts.includes('musleabihf') ? 'musl' : 'glibc') : null;
+  const libc =
+    os === 'linux' ? (parts.includes('musl') || parts.includes('musleabihf') ? 'musl' : 'glibc') : null;
   return { os, cpu, libc };
 }
 
-const here = { os: process.platform, cpu: process.arch, libc: process.report?.getReport().header.glibcVersionRuntime ? 'glibc' : 'musl' };
+const here = {
+  os: process.platform,
+  cpu: process.arch,
+  libc: process.report?.getReport().header.glibcVersionRuntime ? 'glibc' : 'musl',
+};
 const added = [];
 for (const [path, meta] of Object.entries(packages)) {
   for (const [dep, spec] of Object.entries(meta.optionalDependencies ?? {})) {
     // npm resolves a dependency from the parent's own node_modules up to the root.
     const candidates = [];
-    for (let p = path; ; p = p.slice(0, p.lastIndexOf('/node_modules/') === -1 ? 0 : p.lastIndexOf('/node_modules/'))) {
+    for (
+      let p = path;
+      ;
+      p = p.slice(0, p.lastIndexOf('/node_modules/') === -1 ? 0 : p.lastIndexOf('/node_modules/'))
+    ) {
       candidates.push(p ? `${p}/node_modules/${dep}` : `node_modules/${dep}`);
       if (!p) break;
     }
@@ -61,4 +81,6 @@ if (added.length) {
   lock.packages = sorted;
   writeFileSync(file, `${JSON.stringify(lock, null, 2)}\n`);
 }
-console.log(`complete-lockfile: ${added.length} platform package(s) recorded${added.length ? `: ${added.join(', ')}` : ''}`);
+console.log(
+  `complete-lockfile: ${added.length} platform package(s) recorded${added.length ? `: ${added.join(', ')}` : ''}`,
+);
