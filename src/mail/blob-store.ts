@@ -5,15 +5,17 @@
  * `BlobStore` is the port; `createLocalBlobStore` the embedded adapter (a directory on this
  * machine; SQL- or S3-backed adapters can follow). The local adapter:
  *  - stores a blob at `<dir>/ab/cd/<id>` (first two byte pairs of the id as folders);
- *  - writes a temporary file, fsyncs it, renames it into place and fsyncs the folder, so a put
- *    that returned is on disk before the SQL transaction that references it commits;
+ *  - writes a temporary file, fsyncs it, renames it into place and fsyncs the folder (and the
+ *    parents of new folders, all at once), so a put that returned is on disk before the SQL
+ *    transaction that references it commits;
+ *  - `sweep` lists a shard's blobs for the collection of files no row knows (after a crash);
  *  - does not rewrite a blob that is already there (a put is idempotent);
  *  - encrypts with AES-256-GCM when a key is configured (format in blob-crypto.ts); blobs
  *    written before a key was configured stay readable in clear;
  *  - checks on every read that the SHA-256 of the plaintext is the id.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NotFoundError } from '../domain/errors.ts';
 import {
@@ -49,6 +51,12 @@ export interface BlobStore {
   has(id: string): Promise<boolean>;
   /** Removes the blob; no error when it is not there. */
   delete(id: string): Promise<void>;
+  /**
+   * The blobs of one shard (`shard`: the first two hex digits of the id) last written before
+   * `olderThan`, with their stored size; also removes the temporary files of interrupted puts
+   * older than that. For the collection of files that no row knows (after a crash).
+   */
+  sweep?(shard: string, olderThan: Date): Promise<{ id: string; storedSize: number }[]>;
 }
 
 /** No blob with that id (a NotFoundError, so callers that map those need nothing more). */
@@ -118,11 +126,13 @@ export function createLocalBlobStore(options: LocalBlobStoreOptions): BlobStore 
   return {
     async put(bytes) {
       const id = sha256Hex(bytes);
-      const found = await existing(id, bytes.length);
-      if (found) return found;
-
       const folder = folderOf(id);
-      const createdFolder = await mkdir(folder, { recursive: true, mode: 0o700 });
+      // The folder is made while we look for the blob (one step less on the way of each put).
+      const [found, createdFolder] = await Promise.all([
+        existing(id, bytes.length),
+        mkdir(folder, { recursive: true, mode: 0o700 }),
+      ]);
+      if (found) return found;
       const data = key ? encryptBlob(bytes, key) : bytes;
       const temp = join(folder, `.${id}.${randomBytes(6).toString('hex')}.tmp`);
       try {
@@ -138,12 +148,13 @@ export function createLocalBlobStore(options: LocalBlobStoreOptions): BlobStore 
         await unlink(temp).catch(() => {});
         throw e;
       }
-      await syncDir(folder);
-      if (createdFolder) {
-        // New folders: their own entries in their parents must be durable too.
-        await syncDir(join(dir, id.slice(0, 2)));
-        await syncDir(dir);
-      }
+      // The new entry, and the entries of new folders in their parents, all at once.
+      const shard = join(dir, id.slice(0, 2));
+      await Promise.all([
+        syncDir(folder),
+        ...(createdFolder ? [syncDir(shard)] : []),
+        ...(createdFolder && createdFolder !== folder ? [syncDir(dir)] : []),
+      ]);
       return { id, size: bytes.length, storedSize: data.length, encrypted: key !== null, created: true };
     },
 
@@ -198,6 +209,37 @@ export function createLocalBlobStore(options: LocalBlobStoreOptions): BlobStore 
       } catch (e) {
         if (!isCode(e, 'ENOENT')) throw e;
       }
+    },
+
+    async sweep(shard, olderThan) {
+      if (!/^[0-9a-f]{2}$/.test(shard)) throw new RangeError(`not a shard (2 hex digits): ${shard}`);
+      const list = async (path: string) => {
+        try {
+          return await readdir(path);
+        } catch (e) {
+          if (isCode(e, 'ENOENT')) return [];
+          throw e;
+        }
+      };
+      const found: { id: string; storedSize: number }[] = [];
+      for (const sub of await list(join(dir, shard))) {
+        if (!/^[0-9a-f]{2}$/.test(sub)) continue;
+        const folder = join(dir, shard, sub);
+        for (const name of await list(folder)) {
+          const path = join(folder, name);
+          let st: Awaited<ReturnType<typeof stat>>;
+          try {
+            st = await stat(path);
+          } catch (e) {
+            if (isCode(e, 'ENOENT')) continue;
+            throw e;
+          }
+          if (st.mtime >= olderThan) continue;
+          if (ID.test(name) && name.startsWith(shard + sub)) found.push({ id: name, storedSize: st.size });
+          else if (name.startsWith('.') && name.endsWith('.tmp')) await unlink(path).catch(() => {});
+        }
+      }
+      return found;
     },
   };
 }

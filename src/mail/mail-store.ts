@@ -2,18 +2,29 @@
  * Mailboxes and messages: metadata in SQL, bytes in the blob store.
  *
  * Delivery is all-or-nothing. The message is parsed once (envelope, MIME tree with byte
- * offsets, decoded header copies for SEARCH/SORT), its blob is registered unreferenced and
- * written durably, then ONE transaction, for every recipient BAL, takes the next UID and MODSEQ
- * of the target mailbox (`update … returning`, which locks the mailbox row: concurrent
- * deliveries queue on it, on PostgreSQL and on SQLite), inserts the message row, appends to the
- * change journal, and counts the references on the blob. Any error rolls all of it back; the
- * blob then stays registered with no reference, and `collectGarbage()` removes it after a grace
- * period.
+ * offsets, decoded header copies for SEARCH/SORT) and its blob written durably (fsynced, with
+ * its folder); then ONE transaction registers the blob row with its references and, for every
+ * recipient BAL, takes the next UID and MODSEQ of the target mailbox (`update … returning`,
+ * which locks the mailbox row: concurrent deliveries queue on it, on PostgreSQL and on SQLite),
+ * inserts the message row and appends to the change journal. Any error rolls all of it back;
+ * the blob is then registered with no reference, and `collectGarbage()` removes it after a
+ * grace period. A crash between the blob write and the commit leaves a file that no row knows:
+ * the sweep of `collectGarbage()` registers such files, unreferenced, and collects them later.
  *
- * Locks are always taken in the same order (the blob row, then mailboxes by address), so
- * concurrent deliveries cannot deadlock. A collection deletes a blob's row and file inside one
- * transaction; a delivery that references the blob again re-checks the file inside its own
- * transaction, after its lock on the row, and writes it back if a collection got there first.
+ * Group commit: deliveries ready at about the same time (see createCommitter) are committed in
+ * one transaction, each in its own savepoint. One that fails is rolled back to its savepoint
+ * (its UIDs and MODSEQs too: no gap) and rejected; the others are committed. Every caller's
+ * promise settles only after the commit, so the MX still answers 250 only once the message is
+ * durable; one commit (one WAL fsync on SQLite) serves the whole group. The statements of a
+ * delivery are compiled once (Kysely builds nothing per message). `inTransaction` lets the
+ * caller write its own rows in the delivery's savepoint (the MX's ENVID de-duplication record).
+ *
+ * Locks: within a delivery, the blob row, then mailboxes by address. Deliveries of one group
+ * take them one after the other, so two groups on two nodes (PostgreSQL) can deadlock; the
+ * delivery that PostgreSQL picks as the victim is rolled back to its savepoint and tried again
+ * in the next group. A collection deletes a blob's row and file inside one transaction; a
+ * delivery that references the blob again re-checks the file inside its own transaction, after
+ * its lock on the row, and writes it back if a collection got there first.
  *
  * The blob bookkeeping (register, retain, release, collect) is `createBlobReferences`, shared
  * with the other users of the blob store (outbound spool, IMAP expunge).
@@ -21,7 +32,7 @@
  * An ORG BAL's mailboxes belong to the BAL address, so every member sees the same INBOX and the
  * same flags; who may open which BAL is decided by authentication, not here.
  */
-import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
+import { CompiledQuery, type Insertable, type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import { NotFoundError, ValidationError } from '../domain/errors.ts';
 import type { Store } from '../store/open.ts';
 import type {
@@ -96,6 +107,12 @@ export interface DeliverOptions {
   flags?: readonly string[];
   /** Target mailbox of every recipient; default INBOX. The default mailboxes are created when missing. */
   mailbox?: string;
+  /**
+   * Runs inside the delivery's transaction, after its rows are written (the SMTP de-duplication
+   * record, for one): what it writes is committed with the messages, or not at all. A failure
+   * fails this delivery only.
+   */
+  inTransaction?: (trx: Transaction<Database>, results: readonly DeliveryResult[]) => Promise<void>;
 }
 
 export interface CollectOptions {
@@ -103,6 +120,13 @@ export interface CollectOptions {
   graceMs?: number;
   /** Most blobs examined in one call. Default 500. */
   limit?: number;
+  /**
+   * Shards of the blob store (of 256, by the id's first byte) searched in this call for files
+   * that have no row (left by a crash between a put and the commit that references it); they
+   * are registered unreferenced, and collected by a later call once the grace period is over.
+   * The next call goes on with the next shards. Default 8 (the whole store in 32 calls).
+   */
+  sweepShards?: number;
 }
 
 export interface MailStore {
@@ -124,11 +148,18 @@ export interface MailStore {
   /** Journal entries with a MODSEQ greater than `sinceModseq`, oldest first. */
   getChanges(mailboxId: number, sinceModseq: number): Promise<MailboxChange[]>;
   /** Deletes unreferenced blobs (rows and files) older than the grace period. */
-  collectGarbage(options?: CollectOptions): Promise<{ deleted: number }>;
+  collectGarbage(options?: CollectOptions): Promise<{ deleted: number; adopted: number }>;
 }
 
 export interface MailStoreOptions {
   clock?: () => Date;
+  /** Most deliveries committed in one transaction (group commit). Default 100. */
+  maxGroup?: number;
+  /**
+   * Longest wait, in ms, of a delivery ready to commit for the others being prepared at the same
+   * time (group commit); a lone delivery never waits. Default 2.
+   */
+  groupWindowMs?: number;
 }
 
 /** A recipient that is not a BAL of this operator (foreign key on bals.address). */
@@ -150,6 +181,7 @@ export const DEFAULT_MAILBOXES: readonly { name: string; specialUse: SpecialUse 
 ];
 
 const DEFAULT_GRACE_MS = 60 * 60 * 1000;
+const DEFAULT_SWEEP_SHARDS = 8;
 const SYSTEM_FLAGS = ['\\Seen', '\\Answered', '\\Flagged', '\\Deleted', '\\Draft'];
 
 /**
@@ -255,8 +287,11 @@ export interface BlobReferences {
   retain(trx: Transaction<Database>, bytes: Buffer, put: BlobPutResult, count: number): Promise<void>;
   /** Inside the transaction that removes `count` references (expunge, spool purge). */
   release(trx: Transaction<Database>, blobId: string, count?: number): Promise<void>;
-  /** Deletes unreferenced blobs (rows and files) older than the grace period. */
-  collectGarbage(options?: CollectOptions): Promise<{ deleted: number }>;
+  /**
+   * Deletes unreferenced blobs (rows and files) older than the grace period; registers files
+   * that have no row (see CollectOptions.sweepShards).
+   */
+  collectGarbage(options?: CollectOptions): Promise<{ deleted: number; adopted: number }>;
 }
 
 export function createBlobReferences(
@@ -266,6 +301,7 @@ export function createBlobReferences(
 ): BlobReferences {
   const db: Db = store.db;
   const clock = options.clock ?? (() => new Date());
+  let sweepCursor = Math.floor(Math.random() * 256);
 
   return {
     async store(bytes) {
@@ -333,7 +369,9 @@ export function createBlobReferences(
     },
 
     async collectGarbage(opts = {}) {
-      const cutoff = new Date(clock().getTime() - (opts.graceMs ?? DEFAULT_GRACE_MS)).toISOString();
+      const cutoffDate = new Date(clock().getTime() - (opts.graceMs ?? DEFAULT_GRACE_MS));
+      const cutoff = cutoffDate.toISOString();
+      const adopted = await adoptOrphans(opts.sweepShards ?? DEFAULT_SWEEP_SHARDS, cutoffDate);
       const candidates = await db
         .selectFrom('blobs')
         .select('id')
@@ -359,8 +397,243 @@ export function createBlobReferences(
         });
         if (gone) deleted++;
       }
-      return { deleted };
+      return { deleted, adopted };
     },
+  };
+
+  /**
+   * Files without a row (a crash after a put, before the commit that references the blob) are
+   * registered unreferenced, with a fresh date: the collection takes them after the grace
+   * period, by the usual path (row and file together, under the row's lock). Registering never
+   * harms a delivery in progress: its upsert only adds references to the row.
+   */
+  async function adoptOrphans(shards: number, olderThan: Date): Promise<number> {
+    if (!blobs.sweep || shards <= 0) return 0;
+    let adopted = 0;
+    for (let i = 0; i < Math.min(shards, 256); i++) {
+      const shard = (sweepCursor++ % 256).toString(16).padStart(2, '0');
+      const files = await blobs.sweep(shard, olderThan);
+      for (let at = 0; at < files.length; at += 500) {
+        const chunk = files.slice(at, at + 500);
+        const known = new Set(
+          (
+            await db
+              .selectFrom('blobs')
+              .select('id')
+              .where(
+                'id',
+                'in',
+                chunk.map((f) => f.id),
+              )
+              .execute()
+          ).map((r) => r.id),
+        );
+        for (const file of chunk) {
+          if (known.has(file.id)) continue;
+          let size: number;
+          try {
+            size = (await blobs.get(file.id)).length;
+          } catch {
+            continue; // Damaged or unreadable (no key): left for an operator to look at.
+          }
+          const result = await db
+            .insertInto('blobs')
+            .values({
+              id: file.id,
+              size,
+              stored_size: file.storedSize,
+              encrypted: file.storedSize !== size ? 1 : 0,
+              ref_count: 0,
+              created_at: clock().toISOString(),
+            })
+            .onConflict((oc) => oc.column('id').doNothing())
+            .executeTakeFirst();
+          if (Number(result.numInsertedOrUpdatedRows ?? 0) > 0) adopted++;
+        }
+      }
+    }
+    return adopted;
+  }
+}
+
+const DEFAULT_MAX_GROUP = 100;
+const DEFAULT_GROUP_WINDOW_MS = 2;
+const SAVEPOINT = CompiledQuery.raw('savepoint mss_delivery');
+const RELEASE = CompiledQuery.raw('release savepoint mss_delivery');
+const ROLLBACK_TO = CompiledQuery.raw('rollback to savepoint mss_delivery');
+
+/** A deadlock or serialization failure (PostgreSQL): the transaction may be tried again. */
+function isTransient(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return code === '40P01' || code === '40001';
+}
+
+/** A delivery waiting for its group's commit. */
+interface DeliveryJob {
+  message: Buffer;
+  put: BlobPutResult;
+  addresses: string[];
+  mailbox: string;
+  now: Date;
+  /** The message row's columns that are the same for every recipient. */
+  values: Omit<Insertable<MessagesTable>, 'id' | 'mailbox_id' | 'uid' | 'modseq' | 'blob_id'>;
+  hook: DeliverOptions['inTransaction'] | null;
+  attempts: number;
+  resolve(results: DeliveryResult[]): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Group commit. Deliveries are counted from their start (parse, blob write) to their submission.
+ * A submitted delivery is committed:
+ *  - at the next turn of the event loop (setImmediate: after this turn's I/O callbacks) when no
+ *    other delivery is being prepared: a lone delivery waits for nothing;
+ *  - otherwise once the others have been submitted too, or `windowMs` after it was submitted,
+ *    whichever comes first (their blob writes end within a few milliseconds of each other);
+ *  - while a group is being committed, with the next group, right after that commit.
+ * At most `maxGroup` deliveries go in one transaction.
+ */
+function createCommitter(
+  commit: (group: DeliveryJob[]) => Promise<void>,
+  opts: { maxGroup: number; windowMs: number },
+) {
+  const queue: DeliveryJob[] = [];
+  let preparing = 0;
+  let running = false;
+  let timer: NodeJS.Timeout | null = null;
+  let immediate = false;
+  const runSoon = () => {
+    if (timer) clearTimeout(timer);
+    timer = null;
+    if (immediate) return;
+    immediate = true;
+    setImmediate(() => {
+      immediate = false;
+      void run();
+    });
+  };
+  const kick = () => {
+    if (running || queue.length === 0) return;
+    if (preparing === 0 || queue.length >= opts.maxGroup || opts.windowMs <= 0) return runSoon();
+    if (!timer && !immediate) timer = setTimeout(runSoon, opts.windowMs);
+  };
+  const run = async () => {
+    if (running || queue.length === 0) return;
+    running = true;
+    try {
+      await commit(queue.splice(0, opts.maxGroup));
+    } finally {
+      running = false;
+      kick();
+    }
+  };
+  return {
+    /** A delivery starts being prepared (call `submit` or `abandon` once for each). */
+    begin() {
+      preparing++;
+    },
+    abandon() {
+      preparing--;
+      kick();
+    },
+    submit(job: DeliveryJob, prepared = true) {
+      if (prepared) preparing--;
+      queue.push(job);
+      kick();
+    },
+  };
+}
+
+/** Stands for a value in a statement compiled once; see `bindable`. */
+const slot = (name: string) => `\u0000${name}` as never;
+
+/** A statement compiled once; `bind` gives it with the named values in its slots. */
+function bindable<R>(compiled: CompiledQuery<R>) {
+  const names = compiled.parameters.map((v) =>
+    typeof v === 'string' && v.charCodeAt(0) === 0 ? v.slice(1) : null,
+  );
+  return {
+    bind(values: Record<string, unknown>): CompiledQuery<R> {
+      const parameters = compiled.parameters.map((v, i) => {
+        const name = names[i];
+        if (name === null || name === undefined) return v;
+        if (!(name in values)) throw new Error(`no value for ${name} in a compiled statement`);
+        return values[name];
+      });
+      return { ...compiled, parameters };
+    },
+  };
+}
+
+/** The statements of a delivery, compiled once (Kysely builds and compiles nothing per message). */
+function compileDeliveryStatements(db: Db) {
+  const messageColumns = [
+    'mailbox_id',
+    'uid',
+    'modseq',
+    'blob_id',
+    'size',
+    'internal_date',
+    'flags',
+    'subject',
+    'from_header',
+    'to_header',
+    'cc_header',
+    'message_id',
+    'in_reply_to',
+    'references_header',
+    'sent_date',
+    'envelope_json',
+    'structure_json',
+  ] as const;
+  return {
+    retain: bindable(
+      db
+        .insertInto('blobs')
+        .values({
+          id: slot('id'),
+          size: slot('size'),
+          stored_size: slot('stored_size'),
+          encrypted: slot('encrypted'),
+          ref_count: slot('ref_count'),
+          created_at: slot('created_at'),
+        })
+        .onConflict((oc) =>
+          oc.column('id').doUpdateSet((eb) => ({
+            ref_count: eb('blobs.ref_count', '+', eb.ref('excluded.ref_count')),
+            stored_size: eb.ref('excluded.stored_size'),
+            encrypted: eb.ref('excluded.encrypted'),
+          })),
+        )
+        .compile(),
+    ),
+    bump: bindable(
+      db
+        .updateTable('mailboxes')
+        .set((eb) => ({ uid_next: eb('uid_next', '+', 1), highest_modseq: eb('highest_modseq', '+', 1) }))
+        .where('bal_address', '=', slot('address'))
+        .where('name', '=', slot('name'))
+        .returning(['id', 'uid_next', 'highest_modseq'])
+        .compile(),
+    ),
+    insertMessage: bindable(
+      db
+        .insertInto('messages')
+        .values(Object.fromEntries(messageColumns.map((c) => [c, slot(c)])) as never)
+        .compile(),
+    ),
+    insertChange: bindable(
+      db
+        .insertInto('mailbox_changes')
+        .values({
+          mailbox_id: slot('mailbox_id'),
+          modseq: slot('modseq'),
+          uid: slot('uid'),
+          kind: 'append',
+          at: slot('at'),
+        })
+        .compile(),
+    ),
   };
 }
 
@@ -427,6 +700,140 @@ export function createMailStore(store: Store, blobs: BlobStore, options: MailSto
     return { mailboxId: row.id, uid: row.uid_next - 1, modseq: row.highest_modseq };
   }
 
+  // -------------------------------------------------------------------------------------------
+  // Delivery: statements compiled once, group commit.
+
+  const statements = compileDeliveryStatements(db);
+
+  /** Takes the next UID and MODSEQ (compiled statement; the slow path when the mailbox is missing). */
+  async function allocateFast(trx: Transaction<Database>, address: string, name: string, now: Date) {
+    const { rows } = await trx.executeQuery(statements.bump.bind({ address, name }));
+    const row = rows[0];
+    if (row) return { mailboxId: row.id, uid: row.uid_next - 1, modseq: row.highest_modseq };
+    return allocate(trx, address, name, now);
+  }
+
+  /** One delivery's rows, in the group's transaction: blob reference, then mailboxes by address. */
+  async function apply(trx: Transaction<Database>, job: DeliveryJob): Promise<DeliveryResult[]> {
+    const { put, now } = job;
+    const nowIso = now.toISOString();
+    await trx.executeQuery(
+      statements.retain.bind({
+        id: put.id,
+        size: put.size,
+        stored_size: put.storedSize,
+        encrypted: put.encrypted ? 1 : 0,
+        ref_count: job.addresses.length,
+        created_at: nowIso,
+      }),
+    );
+    const results = new Map<string, DeliveryResult>();
+    for (const address of [...job.addresses].sort()) {
+      const { mailboxId, uid, modseq } = await allocateFast(trx, address, job.mailbox, now);
+      await trx.executeQuery(
+        statements.insertMessage.bind({
+          ...job.values,
+          mailbox_id: mailboxId,
+          uid,
+          modseq,
+          blob_id: put.id,
+        }),
+      );
+      await trx.executeQuery(
+        statements.insertChange.bind({ mailbox_id: mailboxId, modseq, uid, at: nowIso }),
+      );
+      results.set(address, { address, mailboxId, uid, modseq });
+    }
+    const delivered = job.addresses.map((a) => results.get(a)!);
+    if (job.hook) await job.hook(trx, delivered);
+    return delivered;
+  }
+
+  /**
+   * Commits a group of deliveries in one transaction, each in its own savepoint: one that fails
+   * is rolled back to its savepoint (its UIDs and MODSEQs with it: no gap) and rejected, the
+   * others are committed. Every promise settles only after the commit (or the rollback).
+   */
+  async function commitGroup(group: DeliveryJob[]): Promise<void> {
+    type Outcome = { ok: true; results: DeliveryResult[] } | { ok: false; error: unknown };
+    let outcomes: Outcome[] = [];
+    try {
+      await db.transaction().execute(async (trx) => {
+        outcomes = [];
+        if (group.length === 1) {
+          outcomes.push({ ok: true, results: await apply(trx, group[0]!) });
+        } else {
+          for (const job of group) {
+            await trx.executeQuery(SAVEPOINT);
+            try {
+              const results = await apply(trx, job);
+              await trx.executeQuery(RELEASE);
+              outcomes.push({ ok: true, results });
+            } catch (error) {
+              await trx.executeQuery(ROLLBACK_TO);
+              await trx.executeQuery(RELEASE);
+              outcomes.push({ ok: false, error });
+            }
+          }
+        }
+        // The rows are locked now. A collection may have removed a file between its put and
+        // this point (a blob unreferenced for the whole grace period, delivered again): write
+        // it back, so that no reference is committed without its file on disk.
+        const needed = new Map<string, Buffer>();
+        group.forEach((job, i) => {
+          if (outcomes[i]!.ok) needed.set(job.put.id, job.message);
+        });
+        await Promise.all(
+          [...needed].map(async ([id, bytes]) => {
+            if (!(await blobs.has(id))) await blobs.put(bytes);
+          }),
+        );
+      });
+    } catch (error) {
+      // Nothing of the group was committed.
+      outcomes = group.map(() => ({ ok: false, error }));
+    }
+    const failed: { job: DeliveryJob; error: unknown }[] = [];
+    for (const [i, job] of group.entries()) {
+      const outcome = outcomes[i]!;
+      if (outcome.ok) job.resolve(outcome.results);
+      else if (isTransient(outcome.error) && job.attempts < 3) {
+        // A deadlock with another node's transaction (PostgreSQL): tried again in the next group.
+        job.attempts++;
+        committer.submit(job, false);
+      } else failed.push({ job, error: outcome.error });
+    }
+    // A failed delivery leaves its blob registered, unreferenced, for the collection (rare: the
+    // MX checks its recipients at RCPT TO).
+    for (const { job, error } of failed) {
+      await registerUnreferenced(job.put, job.now).catch(() => {});
+      job.reject(error);
+    }
+  }
+
+  async function registerUnreferenced(put: BlobPutResult, now: Date): Promise<void> {
+    const nowIso = now.toISOString();
+    await db
+      .insertInto('blobs')
+      .values({
+        id: put.id,
+        size: put.size,
+        stored_size: put.storedSize,
+        encrypted: put.encrypted ? 1 : 0,
+        ref_count: 0,
+        created_at: nowIso,
+      })
+      .onConflict((oc) =>
+        oc.column('id').doUpdateSet({ created_at: nowIso }).where('blobs.ref_count', '=', 0),
+      )
+      .execute();
+  }
+
+  const committer = createCommitter(commitGroup, {
+    maxGroup: options.maxGroup ?? DEFAULT_MAX_GROUP,
+    windowMs: options.groupWindowMs ?? DEFAULT_GROUP_WINDOW_MS,
+  });
+
   async function listMailboxes(balAddress: string): Promise<Mailbox[]> {
     const rows = await db
       .selectFrom('mailboxes')
@@ -462,50 +869,45 @@ export function createMailStore(store: Store, blobs: BlobStore, options: MailSto
 
       const message = toCrlf(raw);
       const summary = summarizeMessage(message);
-      const nowIso = now.toISOString();
-      // Durable before the transaction that references it commits.
-      const put = await refs.store(message);
-      const blobId = put.id;
-
-      // All recipients, or none.
-      const delivered = await db.transaction().execute(async (trx) => {
-        // The blob row first, then mailboxes in address order: the same lock order everywhere.
-        await refs.retain(trx, message, put, addresses.length);
-
-        const results = new Map<string, DeliveryResult>();
-        for (const address of [...addresses].sort()) {
-          const { mailboxId, uid, modseq } = await allocate(trx, address, mailbox, now);
-          await trx
-            .insertInto('messages')
-            .values({
-              mailbox_id: mailboxId,
-              uid,
-              modseq,
-              blob_id: blobId,
-              size: message.length,
-              internal_date: internalDate.toISOString(),
-              flags,
-              subject: summary.subject,
-              from_header: summary.from,
-              to_header: summary.to,
-              cc_header: summary.cc,
-              message_id: summary.messageId,
-              in_reply_to: summary.inReplyTo,
-              references_header: summary.references,
-              sent_date: summary.sentDate,
-              envelope_json: JSON.stringify(summary.envelope),
-              structure_json: JSON.stringify(summary.structure),
-            })
-            .execute();
-          await trx
-            .insertInto('mailbox_changes')
-            .values({ mailbox_id: mailboxId, modseq, uid, kind: 'append', at: nowIso })
-            .execute();
-          results.set(address, { address, mailboxId, uid, modseq });
-        }
-        return addresses.map((a) => results.get(a)!);
+      // Durable before the transaction that references it commits. No row yet: the row is
+      // written with the references, in that transaction (a crash in between leaves a file that
+      // no row knows; collectGarbage's sweep registers it, then collects it).
+      committer.begin();
+      let put: BlobPutResult;
+      try {
+        put = await blobs.put(message);
+      } catch (e) {
+        committer.abandon();
+        throw e;
+      }
+      return new Promise<DeliveryResult[]>((resolve, reject) => {
+        committer.submit({
+          message,
+          put,
+          addresses,
+          mailbox,
+          now,
+          values: {
+            size: message.length,
+            internal_date: internalDate.toISOString(),
+            flags,
+            subject: summary.subject,
+            from_header: summary.from,
+            to_header: summary.to,
+            cc_header: summary.cc,
+            message_id: summary.messageId,
+            in_reply_to: summary.inReplyTo,
+            references_header: summary.references,
+            sent_date: summary.sentDate,
+            envelope_json: JSON.stringify(summary.envelope),
+            structure_json: JSON.stringify(summary.structure),
+          },
+          hook: opts.inTransaction ?? null,
+          attempts: 0,
+          resolve,
+          reject,
+        });
       });
-      return delivered;
     },
 
     async readMessage(mailboxId, uid) {

@@ -71,6 +71,12 @@ export interface InboundMeta {
   /** Size of the message as received (without our Received header). */
   size: number;
   receivedAt: Date;
+  /**
+   * The ENVID de-duplication key of this message (null without ENVID, without a peer DN, or
+   * without `dedupe`). A `deliverLocal` that records it in the delivery's own transaction says
+   * so (`{ dedupeRecorded: true }`), and the MX does not record it again.
+   */
+  dedupeKey: DedupeKey | null;
 }
 
 /** Identifies one message from one peer: the de-duplication key without the recipient. */
@@ -103,8 +109,16 @@ export interface MxServerOptions {
   recipients: (address: string) => Promise<RecipientStatus | null>;
   /** Domains served here: RCPT TO for any other is relaying, refused. */
   localDomains: readonly string[];
-  /** Stores the message durably for these recipients; resolves once committed. */
-  deliverLocal: (raw: Buffer, rcpts: InboundRecipient[], meta: InboundMeta) => Promise<void>;
+  /**
+   * Stores the message durably for these recipients; resolves once committed. Resolves with
+   * `{ dedupeRecorded: true }` when it recorded `meta.dedupeKey` for them in the same commit.
+   */
+  deliverLocal: (
+    raw: Buffer,
+    rcpts: InboundRecipient[],
+    meta: InboundMeta,
+    // biome-ignore lint/suspicious/noConfusingVoidType: an `async () => {}` that records nothing is fine
+  ) => Promise<void | { dedupeRecorded: boolean }>;
   maxMessageBytes: number;
   /** Our host name (greeting, Received: by). */
   hostname: string;
@@ -405,6 +419,9 @@ export function createMxServer(opts: MxServerOptions): MxServer {
     const envid = envelope.dsn?.envid ?? null;
     const ret = envelope.dsn?.ret === 'FULL' || envelope.dsn?.ret === 'HDRS' ? envelope.dsn.ret : null;
     const now = clock();
+    // De-duplication of a retransmission by the same peer (same DN, ENVID and bytes).
+    const peerKey = decision.dn ? (tryNormaliseDn(decision.dn) ?? decision.dn) : null;
+    const key = opts.dedupe && envid && peerKey ? dedupeKeyOf(peerKey, envid, data) : null;
     const meta: InboundMeta = {
       id,
       mailFrom,
@@ -420,6 +437,7 @@ export function createMxServer(opts: MxServerOptions): MxServer {
       tls: { protocol: st.protocol, cipher: st.cipher },
       size: data.length,
       receivedAt: now,
+      dedupeKey: key,
     };
     const logFields = {
       session: session.id,
@@ -431,9 +449,6 @@ export function createMxServer(opts: MxServerOptions): MxServer {
       envid,
     };
 
-    // De-duplication of a retransmission by the same peer (same DN, ENVID and bytes).
-    const peerKey = decision.dn ? (tryNormaliseDn(decision.dn) ?? decision.dn) : null;
-    const key = opts.dedupe && envid && peerKey ? dedupeKeyOf(peerKey, envid, data) : null;
     let todo = rcpts;
     if (key && opts.dedupe) {
       const seen = await opts.dedupe.seen(
@@ -461,14 +476,17 @@ export function createMxServer(opts: MxServerOptions): MxServer {
         for: rcpts.length === 1 ? rcpts[0]!.address : null,
         date: now,
       });
+      let recorded = false;
       try {
-        await opts.deliverLocal(Buffer.concat([received, data]), todo, meta);
+        const r = await opts.deliverLocal(Buffer.concat([received, data]), todo, meta);
+        recorded = r?.dedupeRecorded === true;
       } catch (err) {
         const reply = asReply(err);
         log.error({ ...logFields, err, reply: String(reply) }, 'message not stored');
         throw reply;
       }
-      if (key && opts.dedupe) {
+      if (key && opts.dedupe && !recorded) {
+        // Recorded after the commit: a crash in between lets a retransmission be stored again.
         await opts.dedupe
           .record(
             key,

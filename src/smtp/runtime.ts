@@ -19,6 +19,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
+import type { Transaction } from 'kysely';
 import type { BalRegistry } from '../bal/registry.ts';
 import { dataPath } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
@@ -44,7 +45,7 @@ import {
 import { type BounceSink, createDeliveryWorker, type DeliveryWorker } from '../queue/worker.ts';
 import { type AuditEntry, appendAudit } from '../store/audit.ts';
 import type { Store } from '../store/open.ts';
-import type { SpoolDsnRet } from '../store/schema/index.ts';
+import type { Database, SpoolDsnRet } from '../store/schema/index.ts';
 import { type ResolvedPki, resolvePki, validatorFromPki } from '../trust/pki/from-config.ts';
 import type { CertificateValidator } from '../trust/pki/validator.ts';
 import { normaliseDomain } from '../trust/whitelist/list.ts';
@@ -133,10 +134,13 @@ export async function spoolOutbound(
 // ---------------------------------------------------------------------------------------------
 // ENVID de-duplication on SQL
 
-export function createSqlDedupe(
-  store: Store,
-  opts: { expireHours: number; clock?: () => Date },
-): InboundDedupe & { purge(): Promise<number> } {
+export interface SqlDedupe extends InboundDedupe {
+  /** `record`, in the caller's transaction (the one that stores the message). */
+  record(key: DedupeKey, rcpts: readonly string[], trx?: Transaction<Database>): Promise<void>;
+  purge(): Promise<number>;
+}
+
+export function createSqlDedupe(store: Store, opts: { expireHours: number; clock?: () => Date }): SqlDedupe {
   const clock = opts.clock ?? (() => new Date());
   const keyOf = (k: DedupeKey, rcpt: string) =>
     createHash('sha256')
@@ -154,11 +158,11 @@ export function createSqlDedupe(
         .execute();
       return new Set(rows.map((r) => keys.get(r.key)!));
     },
-    async record(k, rcpts) {
+    async record(k, rcpts, trx) {
       if (rcpts.length === 0) return;
       const now = clock();
       const expires = new Date(now.getTime() + opts.expireHours * 3_600_000).toISOString();
-      await store.db
+      await (trx ?? store.db)
         .insertInto('smtp_dedupe')
         .values(
           [...new Set(rcpts.map((r) => r.toLowerCase()))].map((rcpt) => ({
@@ -495,11 +499,19 @@ export async function startMailRuntime(opts: MailRuntimeOptions): Promise<MailRu
     };
 
     const deliverLocal = async (raw: Buffer, rcpts: InboundRecipient[], meta: InboundMeta) => {
-      await mailStore.deliver(
-        raw,
-        rcpts.map((r) => r.address),
-        { internalDate: meta.receivedAt },
-      );
+      const addresses = rcpts.map((r) => r.address);
+      const key = meta.dedupeKey;
+      // The ENVID is recorded in the transaction that stores the message: a retransmission after
+      // a crash right after the commit is recognised.
+      await mailStore.deliver(raw, addresses, {
+        internalDate: meta.receivedAt,
+        ...(key ? { inTransaction: (trx) => dedupe.record(key, addresses, trx) } : {}),
+      });
+      await notifySuccess(raw, rcpts, meta);
+      return { dedupeRecorded: key !== null };
+    };
+
+    const notifySuccess = async (raw: Buffer, rcpts: InboundRecipient[], meta: InboundMeta) => {
       // RFC 3461: a successful final delivery is reported when the sender asked for it.
       const wanted = rcpts.filter((r) => r.notify !== null && notifyAllows(r.notify, 'SUCCESS'));
       if (meta.mailFrom === '' || wanted.length === 0) return;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -109,6 +109,26 @@ describe.each([
     const blobs = createLocalBlobStore({ dir, encryptionKey });
     await expect(blobs.get('../../etc/passwd')).rejects.toThrow(RangeError);
     await expect(blobs.has('ABC')).rejects.toThrow(RangeError);
+  });
+
+  it('sweep: lists the blobs of a shard written before a date, and removes old temporary files', async () => {
+    const blobs = createLocalBlobStore({ dir, encryptionKey });
+    const put = await blobs.put(message);
+    const shard = put.id.slice(0, 2);
+    const folder = join(dir, shard, put.id.slice(2, 4));
+    const temp = join(folder, `.${put.id}.abcdef.tmp`);
+    writeFileSync(temp, 'interrupted');
+    const old = new Date(Date.now() - 3_600_000);
+    utimesSync(temp, old, old);
+    // Nothing older than an hour ago but the temporary file, which goes.
+    expect(await blobs.sweep!(shard, new Date(Date.now() - 60_000))).toEqual([]);
+    expect(files(dir)).toEqual([join(shard, put.id.slice(2, 4), put.id)]);
+    expect(await blobs.sweep!(shard, new Date(Date.now() + 60_000))).toEqual([
+      { id: put.id, storedSize: put.storedSize },
+    ]);
+    const other = shard === '00' ? '01' : '00';
+    expect(await blobs.sweep!(other, new Date(Date.now() + 60_000))).toEqual([]);
+    await expect(blobs.sweep!('../', new Date())).rejects.toThrow(RangeError);
   });
 
   it('stores an empty blob', async () => {

@@ -14,6 +14,7 @@ import {
 } from '../../src/mail/mail-store.ts';
 import { parseEnvelope } from '../../src/mail/mime/envelope.ts';
 import { parseStructure } from '../../src/mail/mime/structure.ts';
+import { createSqlDedupe } from '../../src/smtp/runtime.ts';
 import type { Store } from '../../src/store/open.ts';
 import type { BalType } from '../../src/store/schema/index.ts';
 import { describeEachStore } from '../support/stores.ts';
@@ -188,6 +189,125 @@ describeEachStore('mail store', (kind) => {
         messages.map((m) => m.uid),
       );
       expect(await mail.getMessages(mailboxId, { sinceUid: 48 })).toHaveLength(2);
+    });
+
+    it('group commit: 50 concurrent deliveries, one to an unknown BAL; the 49 others are stored with gap-free UIDs', async () => {
+      const address = await createBal(store, fresh('group'), 'ORG');
+      const other = await createBal(store, fresh('group-other'));
+      const ghost = fresh('ghost');
+      // A wide window, so that the deliveries are committed in groups whatever the machine's load.
+      const grouped = createMailStore(store, blobs, { clock, groupWindowMs: 50 });
+      const transactions = new Set<unknown>();
+      const raws = Array.from({ length: 50 }, (_, i) => sample(`group ${i}`, `g${i}`));
+      const settled = await Promise.allSettled(
+        Array.from({ length: 50 }, (_, i) =>
+          grouped.deliver(
+            raws[i]!,
+            i === 17 ? [address, ghost] : i % 10 === 3 ? [address, other] : [address],
+            {
+              inTransaction: async (trx) => {
+                transactions.add(trx);
+              },
+            },
+          ),
+        ),
+      );
+      // Fewer transactions than deliveries: they went in groups.
+      expect(transactions.size).toBeLessThan(50);
+      const bad = settled[17]!;
+      expect(bad.status).toBe('rejected');
+      expect((bad as PromiseRejectedResult).reason).toBeInstanceOf(UnknownRecipientError);
+      expect(settled.filter((r) => r.status === 'fulfilled')).toHaveLength(49);
+
+      const results = settled.flatMap((r) => (r.status === 'fulfilled' ? r.value : []));
+      const mine = results.filter((r) => r.address === address);
+      expect(mine.map((r) => r.uid).sort((x, y) => x - y)).toEqual(
+        Array.from({ length: 49 }, (_, i) => i + 1),
+      );
+      const mailboxId = mine[0]!.mailboxId;
+      const messages = await grouped.getMessages(mailboxId);
+      expect(messages.map((m) => m.uid)).toEqual(Array.from({ length: 49 }, (_, i) => i + 1));
+      for (let i = 1; i < messages.length; i++) {
+        expect(messages[i]!.modseq).toBe(messages[i - 1]!.modseq + 1);
+      }
+      for (const r of mine) expect(messages.find((m) => m.uid === r.uid)?.modseq).toBe(r.modseq);
+      const [inbox] = await grouped.listMailboxes(address);
+      expect(inbox).toMatchObject({ uidNext: 50, highestModseq: messages.at(-1)!.modseq });
+      expect((await grouped.getChanges(mailboxId, 0)).map((c) => c.uid)).toEqual(messages.map((m) => m.uid));
+      const others = results.filter((r) => r.address === other);
+      expect(others.map((r) => r.uid).sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5]);
+
+      // Each stored message reads back; the failed one left nothing but an unreferenced blob.
+      for (const r of results) {
+        const i = Number(/group (\d+)/.exec((await grouped.readMessage(r.mailboxId, r.uid)).toString())![1]);
+        expect(i).not.toBe(17);
+      }
+      const failedBlob = sha256Hex(raws[17]!);
+      expect(await blobRow(failedBlob)).toMatchObject({ ref_count: 0 });
+      expect(
+        await store.db.selectFrom('messages').select('id').where('blob_id', '=', failedBlob).execute(),
+      ).toEqual([]);
+      expect(await grouped.listMailboxes(ghost)).toEqual([]);
+      for (let i = 0; i < 50; i++) {
+        if (i === 17) continue;
+        const row = await blobRow(sha256Hex(raws[i]!));
+        expect(row?.ref_count).toBe(i % 10 === 3 ? 2 : 1);
+      }
+    });
+
+    it('inTransaction: what the hook writes is committed with the messages; a failing hook fails its delivery only', async () => {
+      const address = await createBal(store, fresh('hook'), 'ORG');
+      const grouped = createMailStore(store, blobs, { clock, groupWindowMs: 50 });
+      const dedupe = createSqlDedupe(store, { expireHours: 24, clock });
+      const key = (i: number) => ({
+        peerDn: 'CN=peer',
+        envid: `hook-${counter}-${i}`,
+        sha256: 'x'.repeat(64),
+      });
+      const settled = await Promise.allSettled(
+        Array.from({ length: 10 }, (_, i) =>
+          grouped.deliver(sample(`hook ${i}`, `h${i}`), [address], {
+            inTransaction: async (trx, results) => {
+              expect(results).toHaveLength(1);
+              await dedupe.record(key(i), [address], trx);
+              if (i === 4) throw new Error('hook failed');
+            },
+          }),
+        ),
+      );
+      expect(settled.map((r) => r.status)).toEqual(
+        Array.from({ length: 10 }, (_, i) => (i === 4 ? 'rejected' : 'fulfilled')),
+      );
+      for (let i = 0; i < 10; i++) {
+        expect(await dedupe.seen(key(i), [address])).toEqual(i === 4 ? new Set() : new Set([address]));
+      }
+      const [inbox] = await grouped.listMailboxes(address);
+      expect(inbox).toMatchObject({ uidNext: 10 });
+    });
+
+    it('a blob file that no row knows (a crash between the put and the commit) is registered, then collected', async () => {
+      let at = new Date(Date.now() + 2 * 60 * 60_000);
+      const refs = createBlobReferences(store, blobs, { clock: () => at });
+      const raw = Buffer.from(`orphan ${randomBytes(8).toString('hex')}\r\n`);
+      const put = await blobs.put(raw);
+      expect(await blobRow(put.id)).toBeUndefined();
+      // Found by the sweep of its shard (all shards here), registered unreferenced with a fresh date.
+      const first = await refs.collectGarbage({ sweepShards: 256 });
+      expect(first.adopted).toBeGreaterThanOrEqual(1);
+      expect(await blobRow(put.id)).toMatchObject({
+        ref_count: 0,
+        size: raw.length,
+        stored_size: put.storedSize,
+        encrypted: put.encrypted ? 1 : 0,
+      });
+      expect(await blobs.has(put.id)).toBe(true);
+      // A referenced blob is never adopted nor collected; this one goes after the grace period.
+      at = new Date(at.getTime() + 2 * 60 * 60_000);
+      await refs.collectGarbage({ sweepShards: 0 });
+      expect(await blobRow(put.id)).toBeUndefined();
+      expect(await blobs.has(put.id)).toBe(false);
+      const referenced = await store.db.selectFrom('blobs').select('id').where('ref_count', '>', 0).execute();
+      for (const { id } of referenced) expect(await blobs.has(id)).toBe(true);
     });
 
     it('an unknown recipient fails the whole delivery: no message, no mailbox, no reference; the blob is collected later', async () => {
