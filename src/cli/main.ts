@@ -4,6 +4,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.
 import { VERSION } from '../version.ts';
 import { addAnnuaireImportCommand } from './annuaire-import.ts';
 import { addAnnuaireLookupCommands } from './annuaire-lookup.ts';
+import { addAuthCommands } from './auth.ts';
 import { addBalCommands } from './bal.ts';
 import { addCertsCommands } from './certs.ts';
 import { createCliContext } from './context.ts';
@@ -36,6 +37,7 @@ addAnnuaireImportCommand(annuaire, ctx);
 addAnnuaireLookupCommands(annuaire, ctx);
 addWhitelistCommands(program, ctx);
 addMailCommands(program, ctx);
+addAuthCommands(program, ctx);
 
 function exitCodeFor(err: unknown): number {
   if (err instanceof ValidationError || err instanceof NotFoundError || err instanceof ConflictError)
