@@ -12,7 +12,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
@@ -30,7 +29,9 @@ import { createCertificateValidator } from '../../src/trust/pki/validator.ts';
 import { Whitelist } from '../../src/trust/whitelist/list.ts';
 import { parseWhitelist } from '../../src/trust/whitelist/parse.ts';
 import { BIN, runCli, startCli } from '../support/cli.ts';
+import { listeBlancheXml } from '../support/liste-blanche.ts';
 import { dropSchema, TEST_POSTGRES_URL, TEST_REDIS_URL, uniqueSchema } from '../support/stores.ts';
+import { freePort, sleep, until } from '../support/wait.ts';
 
 const A = { domain: 'ch-a.mssante.fr', mx: 'mx.ch-a.mssante.fr', structureId: '1750000002', org: 'CH A' };
 const B = { domain: 'ch-b.mssante.fr', mx: 'mx.ch-b.mssante.fr', structureId: '1330781295', org: 'CH B' };
@@ -43,32 +44,6 @@ let pkiDir: string;
 let manifest: DevPkiManifest;
 let whitelistFile: string;
 const children: ChildProcess[] = [];
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until<T>(
-  what: string,
-  check: () => Promise<T | null | undefined | false>,
-  timeoutMs = 20_000,
-) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const hostEntry = (host: string) => manifest.entries.find((e) => e.role === 'server' && e.host === host)!;
 const pkiText = (rel: string) => readFileSync(join(pkiDir, rel), 'utf8');
@@ -85,16 +60,13 @@ beforeAll(async () => {
       ],
     })
   ).manifest;
-  const domaine = (nom: string, dn: string) =>
-    `<Domaine><Nom>${nom}</Nom><Description>${nom}</Description><DNCertificatOperateur>${dn}</DNCertificatOperateur><ResponsableContact>r</ResponsableContact><SupportContact>s</SupportContact><DateMAJ>2026-01-01T00:00:00Z</DateMAJ></Domaine>`;
   whitelistFile = join(tmp, 'liste-blanche.xml');
   writeFileSync(
     whitelistFile,
-    `<?xml version="1.0" encoding="UTF-8"?><ListeBlancheMSSante xmlns="https://listeblanche.mssante.fr/schema">
-<DateDeGeneration>${new Date().toISOString().slice(0, 19)}Z</DateDeGeneration><ListeDomaines>
-${domaine(A.domain, hostEntry(A.mx).listedDn!)}
-${domaine(B.domain, hostEntry(B.mx).listedDn!)}
-</ListeDomaines></ListeBlancheMSSante>`,
+    listeBlancheXml([
+      [A.domain, hostEntry(A.mx).listedDn!],
+      [B.domain, hostEntry(B.mx).listedDn!],
+    ]),
   );
 }, 60_000);
 

@@ -7,7 +7,6 @@
  * MSS_TEST_REDIS_URL are set.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +17,7 @@ import { type MailRuntime, startMailRuntime } from '../../src/smtp/runtime.ts';
 import { readAudit } from '../../src/store/audit.ts';
 import type { Store } from '../../src/store/open.ts';
 import { generateDevPki } from '../../src/trust/pki/dev-pki.ts';
+import { listeBlancheXml } from '../support/liste-blanche.ts';
 import {
   postgresKind,
   type StoreKind,
@@ -25,6 +25,7 @@ import {
   TEST_POSTGRES_URL,
   TEST_REDIS_URL,
 } from '../support/stores.ts';
+import { freePort, until } from '../support/wait.ts';
 
 const A = { domain: 'ch-a.mssante.fr', mx: 'mx.ch-a.mssante.fr', structureId: '1750000002', org: 'CH A' };
 const B = { domain: 'ch-b.mssante.fr', mx: 'mx.ch-b.mssante.fr', structureId: '1330781295', org: 'CH B' };
@@ -32,32 +33,6 @@ const B = { domain: 'ch-b.mssante.fr', mx: 'mx.ch-b.mssante.fr', structureId: '1
 let tmp: string;
 let pkiDir: string;
 let whitelistFile: string;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until<T>(
-  what: string,
-  check: () => Promise<T | null | undefined | false>,
-  timeoutMs = 15_000,
-) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'mss-two-ops-'));
@@ -71,16 +46,13 @@ beforeAll(async () => {
   });
   const dnOf = (host: string) =>
     manifest.entries.find((e) => e.role === 'server' && e.host === host)!.listedDn!;
-  const domaine = (nom: string, dn: string) =>
-    `<Domaine><Nom>${nom}</Nom><Description>${nom}</Description><DNCertificatOperateur>${dn}</DNCertificatOperateur><ResponsableContact>r</ResponsableContact><SupportContact>s</SupportContact><DateMAJ>2026-01-01T00:00:00Z</DateMAJ></Domaine>`;
   whitelistFile = join(tmp, 'liste-blanche.xml');
   writeFileSync(
     whitelistFile,
-    `<?xml version="1.0" encoding="UTF-8"?><ListeBlancheMSSante xmlns="https://listeblanche.mssante.fr/schema">
-<DateDeGeneration>${new Date().toISOString().slice(0, 19)}Z</DateDeGeneration><ListeDomaines>
-${domaine(A.domain, dnOf(A.mx))}
-${domaine(B.domain, dnOf(B.mx))}
-</ListeDomaines></ListeBlancheMSSante>`,
+    listeBlancheXml([
+      [A.domain, dnOf(A.mx)],
+      [B.domain, dnOf(B.mx)],
+    ]),
   );
 }, 60_000);
 
