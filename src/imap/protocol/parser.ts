@@ -16,6 +16,8 @@
  * UTF-8 names (IMAP4rev2 or UTF8=ACCEPT enabled: `utf8Mailboxes`). "INBOX" in any case is
  * "INBOX". Strings are UTF-8 (invalid UTF-8 is refused). Never throws.
  */
+
+import { isAstringChar, isAtomChar, isDigit, isListChar, isTagChar } from './chars.ts';
 import { type ImapLimits, resolveLimits } from './limits.ts';
 import type { FramedCommand, FramedLiteral } from './reader.ts';
 import { parseSequenceSet, type SequenceSet } from './sequence.ts';
@@ -265,34 +267,6 @@ export type Command =
   | (Base & { name: 'COMPRESS'; mechanism: string });
 
 export type CommandName = Command['name'];
-
-// ---------------------------------------------------------------------------------------------
-// Character classes (RFC 9051 section 9)
-
-/** ATOM-CHAR: any CHAR except atom-specials. */
-export function isAtomChar(c: number): boolean {
-  return (
-    c > 0x20 &&
-    c < 0x7f &&
-    c !== 0x28 && // (
-    c !== 0x29 && // )
-    c !== 0x7b && // {
-    c !== 0x25 && // %
-    c !== 0x2a && // *
-    c !== 0x22 && // "
-    c !== 0x5c && // \
-    c !== 0x5d // ]
-  );
-}
-function isAstringChar(c: number): boolean {
-  return isAtomChar(c) || c === 0x5d;
-}
-function isListChar(c: number): boolean {
-  return isAtomChar(c) || c === 0x25 || c === 0x2a || c === 0x5d;
-}
-function isDigit(c: number): boolean {
-  return c >= 0x30 && c <= 0x39;
-}
 
 const MONTHS = ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'];
 const SYSTEM_FLAGS: Record<string, SystemFlag> = {
@@ -713,7 +687,7 @@ export function parseCommand(
   const first = frame.lines[0] ?? Buffer.alloc(0);
   const tagEnd = first.indexOf(0x20);
   const rawTag = first.toString('latin1', 0, tagEnd < 0 ? first.length : tagEnd);
-  const tagOk = rawTag.length > 0 && [...rawTag].every((ch) => isAstringChar(ch.charCodeAt(0)) && ch !== '+');
+  const tagOk = rawTag.length > 0 && [...rawTag].every((ch) => isTagChar(ch.charCodeAt(0)));
   const tag = tagOk ? rawTag : null;
   if (!tag) return { ok: false, tag: null, status: 'BAD', code: null, text: 'Missing or invalid tag' };
   try {

@@ -21,6 +21,7 @@
  * holds at most one partial line (≤ maxLineLength + a few octets) plus the command being
  * assembled (≤ maxCommandSize). Never throws.
  */
+import { isTagChar } from './chars.ts';
 import { type ImapLimits, resolveLimits } from './limits.ts';
 
 export interface FramedLiteral {
@@ -112,22 +113,10 @@ export function literalAnnouncement(line: Buffer): Announcement | null {
   return { size: huge ? 0 : size, binary, nonSync, huge };
 }
 
-const TAG_CHAR = (c: number): boolean =>
-  c > 0x20 &&
-  c < 0x7f &&
-  c !== 0x28 && // (
-  c !== 0x29 && // )
-  c !== 0x7b && // {
-  c !== 0x25 && // %
-  c !== 0x2a && // *
-  c !== 0x22 && // "
-  c !== 0x5c && // \
-  c !== 0x2b; // +
-
 /** The tag at the start of a line (RFC 9051: 1*<any ASTRING-CHAR except "+">) followed by SP. */
 function tagOf(line: Buffer): string | null {
   let i = 0;
-  while (i < line.length && TAG_CHAR(line[i]!)) i++;
+  while (i < line.length && isTagChar(line[i]!)) i++;
   if (i === 0 || i >= line.length || line[i] !== 0x20) return null;
   return line.toString('latin1', 0, i);
 }
