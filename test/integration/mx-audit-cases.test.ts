@@ -27,6 +27,7 @@ import { type DevPkiManifest, generateDevPki } from '../../src/trust/pki/dev-pki
 import { type CertificateValidator, createCertificateValidator } from '../../src/trust/pki/validator.ts';
 import { Whitelist } from '../../src/trust/whitelist/list.ts';
 import { parseWhitelist } from '../../src/trust/whitelist/parse.ts';
+import { listeBlancheXml } from '../support/liste-blanche.ts';
 
 /** Python 3 (Debian package python3) drives one case with its own TLS stack; skipped without it. */
 const HAS_PYTHON = spawnSync('python3', ['--version']).status === 0;
@@ -60,26 +61,8 @@ const entry = (role: string) => {
 };
 const fileText = (rel: string) => readFileSync(join(pkiDir, rel), 'utf8');
 
-function listeBlanche(domains: [string, string][]): string {
-  const NS = 'https://listeblanche.mssante.fr/schema';
-  const items = domains
-    .map(
-      ([nom, dn]) => `    <Domaine>
-      <Nom>${nom}</Nom>
-      <Description>test ${nom}</Description>
-      <DNCertificatOperateur>${dn}</DNCertificatOperateur>
-      <ResponsableContact>01 02 03 04 05, resp@example.fr</ResponsableContact>
-      <SupportContact>01 02 03 04 06, support@example.fr</SupportContact>
-      <DateMAJ>2026-01-02T03:04:05Z</DateMAJ>
-    </Domaine>`,
-    )
-    .join('\n');
-  return `<?xml version="1.0" encoding="UTF-8"?><ListeBlancheMSSante xmlns="${NS}">
-  <DateDeGeneration>${new Date().toISOString().slice(0, 19)}Z</DateDeGeneration>
-  <ListeDomaines>
-${items}
-  </ListeDomaines>`;
-}
+/** As the ANS publishes it: no closing root tag. */
+const listeBlanche = (domains: [string, string][]) => listeBlancheXml(domains, { closeRoot: false });
 
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'mss-mx-audit-'));

@@ -1,7 +1,10 @@
-/** A liste blanche document in the ANS format, listing each [domain, operator certificate DN]. */
+/**
+ * A liste blanche document in the ANS format, listing each [domain, operator certificate DN].
+ * `closeRoot: false` ends it after </ListeDomaines>, like the file the ANS publishes.
+ */
 export function listeBlancheXml(
   domains: readonly (readonly [string, string])[],
-  generatedAt = new Date(),
+  { generatedAt = new Date(), closeRoot = true }: { generatedAt?: Date; closeRoot?: boolean } = {},
 ): string {
   const items = domains
     .map(
@@ -19,7 +22,5 @@ export function listeBlancheXml(
   <DateDeGeneration>${generatedAt.toISOString().slice(0, 19)}Z</DateDeGeneration>
   <ListeDomaines>
 ${items}
-  </ListeDomaines>
-</ListeBlancheMSSante>
-`;
+  </ListeDomaines>${closeRoot ? '\n</ListeBlancheMSSante>\n' : ''}`;
 }
