@@ -8,6 +8,7 @@ import { luhnKey } from '../../src/domain/identifiers.ts';
 import { readAudit } from '../../src/store/audit.ts';
 import type { Store } from '../../src/store/open.ts';
 import { seedDirectory } from '../support/directory-seed.ts';
+import { rejects } from '../support/rejects.ts';
 import { describeEachStore } from '../support/stores.ts';
 
 const withKey = (digits: string) => digits + luhnKey(digits);
@@ -22,21 +23,6 @@ const DOMAIN = 'ch-auth.mssante.fr';
 const ACTOR = 'test:auth';
 const at = (local: string) => `${local}@${DOMAIN}`;
 const PASSWORD_SHAPE = /^[a-z2-9]{4}(-[a-z2-9]{4}){5}$/;
-
-async function rejects<E extends Error>(
-  p: Promise<unknown>,
-  cls: new (...a: never[]) => E,
-  rule?: string,
-): Promise<E> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(cls);
-    if (rule) expect((e as unknown as { rule: string }).rule).toBe(rule);
-    return e as E;
-  }
-  throw new Error(`expected a ${cls.name}${rule ? ` (${rule})` : ''}, the call succeeded`);
-}
 
 describeEachStore('app passwords', (kind) => {
   let store: Store;

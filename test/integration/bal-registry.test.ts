@@ -8,6 +8,7 @@ import { luhnKey } from '../../src/domain/identifiers.ts';
 import { readAudit } from '../../src/store/audit.ts';
 import type { Store } from '../../src/store/open.ts';
 import { seedDirectory } from '../support/directory-seed.ts';
+import { rejects } from '../support/rejects.ts';
 import { describeEachStore } from '../support/stores.ts';
 
 const withKey = (digits: string) => digits + luhnKey(digits);
@@ -28,22 +29,6 @@ const FP = 'cd'.repeat(32);
 const ACTOR = 'test:alice';
 
 const at = (local: string) => `${local}@${DOMAIN}`;
-
-/** Awaits `p`, expecting it to reject with that error class and rule; returns the error. */
-async function rejects<E extends Error>(
-  p: Promise<unknown>,
-  cls: new (...a: never[]) => E,
-  rule?: string,
-): Promise<E> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(cls);
-    if (rule) expect((e as unknown as { rule: string }).rule).toBe(rule);
-    return e as E;
-  }
-  throw new Error(`expected a ${cls.name}${rule ? ` (${rule})` : ''}, the call succeeded`);
-}
 
 describeEachStore('BAL registry', (kind) => {
   let store: Store;
