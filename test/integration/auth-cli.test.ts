@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +7,7 @@ import { createAppPasswords } from '../../src/auth/app-passwords.ts';
 import { createBalRegistry } from '../../src/bal/registry.ts';
 import { luhnKey } from '../../src/domain/identifiers.ts';
 import { openStore } from '../../src/store/open.ts';
-import { runCli } from '../support/cli.ts';
+import { runCli, writeCliConfig } from '../support/cli.ts';
 import { seedDirectory } from '../support/directory-seed.ts';
 
 const withKey = (digits: string) => digits + luhnKey(digits);
@@ -26,18 +26,7 @@ describe('mssante auth (real CLI over a SQLite store)', { timeout: 60_000 }, () 
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'mss-auth-cli-'));
-    config = join(dir, 'config.yaml');
-    writeFileSync(
-      config,
-      [
-        `dataDir: ${JSON.stringify(dir)}`,
-        'operator:',
-        `  domains: [${DOMAIN}]`,
-        'log:',
-        '  level: warn',
-        '',
-      ].join('\n'),
-    );
+    config = writeCliConfig(dir, [DOMAIN]);
     const store = await openStore({ driver: 'sqlite', path: dbPath() });
     await seedDirectory(store, {
       professionals: [DOCTOR, NOBODY].map((id_nat, i) => ({ id_nat, last_name: `NOM${i}` })),

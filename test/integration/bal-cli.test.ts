@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +7,7 @@ import { formatDetails, pairCertificates } from '../../src/cli/bal.ts';
 import { luhnKey } from '../../src/domain/identifiers.ts';
 import type { AuditRecord } from '../../src/store/audit.ts';
 import { openStore } from '../../src/store/open.ts';
-import { type CliResult, runCli } from '../support/cli.ts';
+import { type CliResult, runCli, writeCliConfig } from '../support/cli.ts';
 import { seedDirectory } from '../support/directory-seed.ts';
 
 const withKey = (digits: string) => digits + luhnKey(digits);
@@ -30,18 +30,7 @@ describe('mssante bal (real CLI over a SQLite store)', { timeout: 60_000 }, () =
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'mss-bal-cli-'));
-    config = join(dir, 'config.yaml');
-    writeFileSync(
-      config,
-      [
-        `dataDir: ${JSON.stringify(dir)}`,
-        'operator:',
-        `  domains: [${DOMAIN}]`,
-        'log:',
-        '  level: warn',
-        '',
-      ].join('\n'),
-    );
+    config = writeCliConfig(dir, [DOMAIN]);
     // The CLI opens <dataDir>/mssante.sqlite (the default store path): seed its directory first.
     const store = await openStore({ driver: 'sqlite', path: join(dir, 'mssante.sqlite') });
     await seedDirectory(store, {

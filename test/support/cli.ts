@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { resolve } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 
 export const BIN = resolve(import.meta.dirname, '../../bin/mssante.mjs');
 
@@ -91,4 +92,24 @@ export function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM
     });
     child.kill(signal);
   });
+}
+
+/**
+ * Writes <dir>/config.yaml for the spawned command: its data (and so its SQLite store,
+ * <dir>/mssante.sqlite) in `dir`, the given served domains, warnings only. Returns its path.
+ */
+export function writeCliConfig(dir: string, domains: readonly string[]): string {
+  const file = join(dir, 'config.yaml');
+  writeFileSync(
+    file,
+    [
+      `dataDir: ${JSON.stringify(dir)}`,
+      'operator:',
+      `  domains: [${domains.join(', ')}]`,
+      'log:',
+      '  level: warn',
+      '',
+    ].join('\n'),
+  );
+  return file;
 }
