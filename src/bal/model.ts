@@ -571,23 +571,11 @@ export function normaliseMembers(input: unknown, field = 'members'): string[] {
 // ---------------------------------------------------------------------------------------------
 // Create input and patch
 
-/** A create input after normalisation: every field resolved. */
-export interface NormalisedCreate {
-  address: string;
-  type: BalType;
-  holderIdNat: string | null;
-  structureId: string | null;
-  displayName: string | null;
-  description: string | null;
-  service: string | null;
-  responsibleIdNat: string | null;
-  phone: string | null;
-  listeRouge: boolean;
-  digitization: boolean;
-  preferredRank: number | null;
-  members: string[];
-  certificates: BalCertificate[];
-}
+/** A create input after normalisation: every field of a BAL the creator decides, resolved. */
+export type NormalisedCreate = Omit<
+  Bal,
+  'status' | 'createdAt' | 'updatedAt' | 'suspendedAt' | 'closedAt' | 'statusReason'
+>;
 
 const CREATE_KEYS = [
   'address',
